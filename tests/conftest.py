@@ -1,0 +1,26 @@
+"""Project-wide pytest options, as named by the seed.
+
+``--runremote`` enables tests marked ``remote`` (real queues / ssh hosts), ``--runslow``
+enables tests marked ``slow``. ``--basetemp`` is pytest's own option and is honoured by
+using ``tmp_path`` everywhere (queues may need job dirs on a shared filesystem).
+"""
+
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--runremote", action="store_true", default=False, help="run tests that need real queues"
+    )
+    parser.addoption("--runslow", action="store_true", default=False, help="run slow tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    skips = {
+        "remote": (config.getoption("--runremote"), "needs --runremote"),
+        "slow": (config.getoption("--runslow"), "needs --runslow"),
+    }
+    for item in items:
+        for marker, (enabled, reason) in skips.items():
+            if marker in item.keywords and not enabled:
+                item.add_marker(pytest.mark.skip(reason=reason))
