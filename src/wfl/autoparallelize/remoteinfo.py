@@ -1,0 +1,247 @@
+"""RemoteInfo: how one autoparallelized call is split into queued jobs and what each job asks for."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Fields that are lists of strings, with what each item is, for error messages.
+_STRING_LIST_FIELDS = {
+    "pre_cmds": "a shell command",
+    "post_cmds": "a shell command",
+    "env_vars": '"NAME=value" or "NAME"',
+    "input_files": "a file or directory path",
+    "output_files": "a file or directory path",
+    "header_extra": "a scheduler header line",
+    "hash_ignore": "an argument name",
+}
+
+
+class RemoteInfo:
+    """Resources and job settings for running an autoparallelized operation as queued jobs.
+
+    Parameters
+    ----------
+    sys_name : str or None
+        Name of a system in expyre's ``config.json`` (None: env ``EXPYRE_SYS``, else the
+        embedded ``local`` system).
+    job_name : str
+        Base name of the jobs; each job adds its chunk number.
+    resources : dict or expyre.resources.Resources
+        Per-job resources, e.g. ``{"num_nodes": 1, "max_time": "24h"}`` (times accept
+        seconds, ``"30m"``, ``"24h"``, ``"2d"``, ``"1-00:00:00"``).
+    num_inputs_per_queued_job : int
+        Items per job if positive; if negative, ``-n * num_inputs_per_python_subprocess``.
+    pre_cmds, post_cmds : list of str
+        Shell commands run in the job before / after the Python call.
+    env_vars : list of str
+        ``"NAME=value"`` exported in the job (shell-expanded at run time, so
+        ``${EXPYRE_NUM_CORES_PER_NODE}`` works) or bare ``"NAME"`` to copy the submitting
+        process's value.
+    input_files, output_files : list of str
+        Staged into the job directory / copied back from it.
+    header_extra : list of str
+        Extra scheduler header lines for these jobs.
+    exact_fit, partial_node : bool
+        Partition selection rules (see ``expyre.resources``).
+    timeout : float
+        How long to wait for all results, in seconds.
+    check_interval : float or None
+        Seconds between status polls; None (default) adapts: about 1 s while jobs are young,
+        backing off towards 30 s.
+    ignore_failed_jobs : bool
+        Return a failed job's inputs tagged ``info["EXPYRE_REMOTE_JOB_FAILED"] = True``
+        instead of raising.
+    resubmit_killed_jobs : bool
+        Resubmit jobs the queue killed (time limit, node failure, cancelled, out of memory).
+    hash_ignore : list of str
+        Names of the operation's keyword arguments left out of the job key.
+    """
+
+    def __init__(
+        self,
+        sys_name: str | None,
+        job_name: str,
+        resources: Any,
+        num_inputs_per_queued_job: int = -100,
+        pre_cmds: Iterable[str] = (),
+        post_cmds: Iterable[str] = (),
+        env_vars: Iterable[str] = (),
+        input_files: Iterable[str] = (),
+        output_files: Iterable[str] = (),
+        header_extra: Iterable[str] = (),
+        exact_fit: bool = True,
+        partial_node: bool = False,
+        timeout: float = 3600,
+        check_interval: float | None = None,
+        ignore_failed_jobs: bool = False,
+        resubmit_killed_jobs: bool = False,
+        hash_ignore: Iterable[str] = (),
+    ) -> None:
+        self.sys_name = _check_optional_str("sys_name", sys_name)
+        self.job_name = _check_job_name(job_name)
+        self.resources = _check_resources(resources)
+        self.num_inputs_per_queued_job = _check_chunk(num_inputs_per_queued_job)
+        self.pre_cmds = _check_string_list("pre_cmds", pre_cmds)
+        self.post_cmds = _check_string_list("post_cmds", post_cmds)
+        self.env_vars = _check_env_vars(_check_string_list("env_vars", env_vars))
+        self.input_files = _check_string_list("input_files", input_files)
+        self.output_files = _check_string_list("output_files", output_files)
+        self.header_extra = _check_string_list("header_extra", header_extra)
+        self.hash_ignore = _check_string_list("hash_ignore", hash_ignore)
+        self.exact_fit = _check_bool("exact_fit", exact_fit)
+        self.partial_node = _check_bool("partial_node", partial_node)
+        self.ignore_failed_jobs = _check_bool("ignore_failed_jobs", ignore_failed_jobs)
+        self.resubmit_killed_jobs = _check_bool("resubmit_killed_jobs", resubmit_killed_jobs)
+        self.timeout = _check_seconds("timeout", timeout)
+        self.check_interval = (
+            None if check_interval is None else _check_seconds("check_interval", check_interval)
+        )
+
+    FIELDS = ["sys_name", "job_name", "resources", "num_inputs_per_queued_job", "pre_cmds", "post_cmds", "env_vars", "input_files", "output_files", "header_extra", "exact_fit", "partial_node", "timeout", "check_interval", "ignore_failed_jobs", "resubmit_killed_jobs", "hash_ignore"]
+
+    @classmethod
+    def from_value(
+        cls, value: RemoteInfo | Mapping[str, Any], source: str = "remote_info"
+    ) -> RemoteInfo:
+        """A RemoteInfo from a RemoteInfo (copied) or a dict of its keyword arguments.
+
+        Parameters
+        ----------
+        value : RemoteInfo or dict
+            What the user gave.
+        source : str
+            Where it came from, named in error messages (e.g. an env var and key).
+        """
+        if isinstance(value, RemoteInfo):
+            return copy.deepcopy(value)
+        if not isinstance(value, Mapping):
+            raise TypeError(
+                f"{source} must be a RemoteInfo or a dict of RemoteInfo arguments, "
+                f"got {type(value).__name__}: {value!r}"
+            )
+        unknown = sorted(set(value) - set(cls.FIELDS))
+        if unknown:
+            raise ValueError(
+                f"{source} has unknown RemoteInfo key(s) {unknown}; allowed keys: {', '.join(cls.FIELDS)}"
+            )
+        missing = [k for k in ("job_name", "resources") if k not in value]
+        if missing:
+            raise ValueError(f"{source} is missing required RemoteInfo key(s) {missing}")
+        kwargs = copy.deepcopy(dict(value))
+        kwargs.setdefault("sys_name", None)
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{source}: {exc}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this RemoteInfo (deep copies)."""
+        return {f: copy.deepcopy(getattr(self, f)) for f in self.FIELDS}
+
+    def updated(self, extra: Mapping[str, Any], source: str = "update") -> RemoteInfo:
+        """A new RemoteInfo with some fields replaced (this one is not modified)."""
+        merged = self.as_dict()
+        merged.update(copy.deepcopy(dict(extra)))
+        return RemoteInfo.from_value(merged, source)
+
+    def chunk_size(self, num_inputs_per_python_subprocess: int) -> int:
+        """Number of items per job, resolving negative ``num_inputs_per_queued_job``."""
+        n = self.num_inputs_per_queued_job
+        return n if n > 0 else -n * max(1, int(num_inputs_per_python_subprocess))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteInfo) and self.as_dict() == other.as_dict()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
+        return f"RemoteInfo({args})"
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check_optional_str(name: str, value: Any) -> str | None:
+    if value is not None and not (isinstance(value, str) and value):
+        raise ValueError(f"RemoteInfo {name} must be a non-empty string or None, got {value!r}")
+    return value
+
+
+def _check_job_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"RemoteInfo job_name must be a non-empty string, got {value!r}")
+    return value
+
+
+def _check_resources(value: Any) -> Any:
+    try:
+        from expyre.resources import Resources
+    except ImportError:  # pragma: no cover - expyre is part of this distribution
+        return copy.deepcopy(value)
+    if isinstance(value, Resources):
+        return copy.deepcopy(value)
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"RemoteInfo resources must be a dict such as "
+            f'{{"num_nodes": 1, "max_time": "1h"}}, got {value!r}'
+        )
+    Resources(**value)  # raises a clear error for bad times, memory or node/core counts
+    return copy.deepcopy(dict(value))
+
+
+def _check_chunk(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value == 0:
+        raise ValueError(
+            "RemoteInfo num_inputs_per_queued_job must be a non-zero integer "
+            f"(>0: items per job, <0: multiples of num_inputs_per_python_subprocess), got {value!r}"
+        )
+    return value
+
+
+def _check_string_list(name: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        raise ValueError(
+            f"RemoteInfo {name} must be a list of strings, got the single string {value!r}; "
+            f"write [{value!r}]"
+        )
+    items = list(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(
+                f"RemoteInfo {name} items must be strings ({_STRING_LIST_FIELDS[name]}), got {item!r}"
+            )
+    return items
+
+
+def _check_env_vars(items: list[str]) -> list[str]:
+    for item in items:
+        name = item.split("=", 1)[0]
+        if not _ENV_NAME.match(name):
+            raise ValueError(
+                f'RemoteInfo env_vars item {item!r} must look like "NAME=value" or "NAME" '
+                f"with NAME a valid shell variable name"
+            )
+    return items
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"RemoteInfo {name} must be true or false, got {value!r}")
+    return value
+
+
+def _check_seconds(name: str, value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            from expyre.units import parse_time
+
+            value = parse_time(value)
+        except ImportError:  # pragma: no cover
+            pass
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"RemoteInfo {name} must be a positive number of seconds, got {value!r}")
+    return float(value)

@@ -1,0 +1,232 @@
+"""Choosing which autoparallelized calls go to the queue: ``WFL_EXPYRE_INFO`` (SPEC §3.2).
+
+The variable holds JSON (or YAML) text, or the path of a file holding it: a dict whose keys
+select calls and whose values are RemoteInfo keyword arguments. A key is a comma-separated
+list of items, each a ``remote_label`` or ``"end/of/path/file.py::function"``; the path items
+match the innermost frames of the call stack (wfl's own plumbing excluded), the last item
+being the function that called ``autoparallelize``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from wfl.autoparallelize.remoteinfo import RemoteInfo
+
+ENV_VAR = "WFL_EXPYRE_INFO"
+
+# Frames from these directories are wfl's plumbing between the user's call and the queue.
+_PLUMBING_DIRS = (str(Path(__file__).resolve().parent) + os.sep,)
+
+
+@dataclass(frozen=True)
+class _KeyItem:
+    """One comma-separated item of a WFL_EXPYRE_INFO key."""
+
+    text: str
+    path: str | None  # "end/of/path.py" for a path item, None for a remote_label
+    function: str | None
+
+    @classmethod
+    def parse(cls, text: str, key: str, source: str) -> _KeyItem:
+        text = text.strip()
+        if not text:
+            raise ValueError(f"{source}: key {key!r} has an empty item; remove the extra comma")
+        if "::" not in text:
+            return cls(text, None, None)
+        path, function = text.rsplit("::", 1)
+        if not path or not function:
+            raise ValueError(
+                f"{source}: key item {text!r} must look like 'end/of/path/file.py::function_name'"
+            )
+        return cls(text, path.replace(os.sep, "/"), function)
+
+    def matches_frame(self, filename: str, function_name: str, qualname: str) -> bool:
+        """Path must match at a '/' boundary of the real path; function names exactly."""
+        real = filename.replace(os.sep, "/")
+        path_ok = real == self.path or real.endswith("/" + self.path.lstrip("/"))
+        return path_ok and self.function in (function_name, qualname)
+
+
+@dataclass(frozen=True)
+class _Selector:
+    key: str
+    items: tuple[_KeyItem, ...]
+    remote_info_kwargs: Mapping[str, Any]
+
+    def matches(self, frames: list[tuple[str, str, str]], remote_label: str | None) -> bool:
+        labels = [i for i in self.items if i.path is None]
+        paths = [i for i in self.items if i.path is not None]
+        if any(label.text != remote_label for label in labels):
+            return False
+        if len(paths) > len(frames):
+            return False
+        innermost = frames[len(frames) - len(paths) :] if paths else []
+        return all(item.matches_frame(*frame) for item, frame in zip(paths, innermost, strict=True))
+
+
+class ExpyreInfoSelection:
+    """The parsed value of ``WFL_EXPYRE_INFO`` and which of its keys were ever used."""
+
+    def __init__(self, value: str, source: str = ENV_VAR) -> None:
+        self.source = source
+        data = parse_info_text(value, source)
+        if not isinstance(data, dict):
+            raise ValueError(f"{source} must hold a dict (JSON object), got {type(data).__name__}")
+        self.applies_to_all: Mapping[str, Any] | None = data if "sys_name" in data else None
+        self.selectors = [] if self.applies_to_all is not None else self._selectors(data)
+        self.used_keys: set[str] = set()
+
+    def _selectors(self, data: Mapping[str, Any]) -> list[_Selector]:
+        selectors = []
+        for key, kwargs in data.items():
+            if not isinstance(kwargs, Mapping):
+                raise ValueError(
+                    f"{self.source}: the value of key {key!r} must be a dict of RemoteInfo "
+                    f"arguments, got {kwargs!r}"
+                )
+            RemoteInfo.from_value(kwargs, f"{self.source} key {key!r}")  # validate early
+            items = tuple(_KeyItem.parse(t, key, self.source) for t in str(key).split(","))
+            selectors.append(_Selector(str(key), items, kwargs))
+        return selectors
+
+    def select(
+        self, remote_label: str | None, frames: list[tuple[str, str, str]]
+    ) -> RemoteInfo | None:
+        """The RemoteInfo of the first key matching this call, or None (run locally)."""
+        if self.applies_to_all is not None:
+            return RemoteInfo.from_value(self.applies_to_all, self.source)
+        for selector in self.selectors:
+            if selector.matches(frames, remote_label):
+                self.used_keys.add(selector.key)
+                return RemoteInfo.from_value(
+                    selector.remote_info_kwargs, f"{self.source} key {selector.key!r}"
+                )
+        return None
+
+    def unused_keys(self) -> list[str]:
+        return [s.key for s in self.selectors if s.key not in self.used_keys]
+
+
+def parse_info_text(value: str, source: str) -> Any:
+    """JSON or YAML text, or the path of a file holding it; one clear error otherwise."""
+    text = value
+    from_file = False
+    if value.strip() and "\n" not in value and not value.lstrip().startswith(("{", "[")):
+        path = Path(value.strip()).expanduser()
+        if path.is_file():
+            try:
+                text = path.read_text()
+            except OSError as exc:
+                raise ValueError(f"{source}: cannot read file {str(path)!r}: {exc}") from None
+            from_file = True
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as json_error:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            data = None
+        if isinstance(data, dict):
+            return data
+        where = f"file {value!r}" if from_file else f"value {value[:200]!r}"
+        raise ValueError(
+            f"{source}: {where} is neither valid JSON/YAML text ({json_error}) "
+            "nor the path of an existing file; give a JSON dict such as "
+            '{"file.py::function": {"sys_name": ..., "job_name": ..., "resources": {...}}} '
+            "or the path of a file holding one"
+        ) from None
+
+
+# ----------------------------------------------------------------------------- process state
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, str], ExpyreInfoSelection] = {}
+
+
+def selection_from_env(var: str = ENV_VAR) -> ExpyreInfoSelection | None:
+    """Parsed content of an env var (cached per value), or None when unset/empty."""
+    value = os.environ.get(var, "")
+    if not value.strip():
+        return None
+    with _lock:
+        selection = _cache.get((var, value))
+        if selection is None:
+            selection = ExpyreInfoSelection(value, var)
+            _cache[(var, value)] = selection
+    return selection
+
+
+def _warn_unused_keys() -> None:
+    for selection in _cache.values():
+        for key in selection.unused_keys():
+            warnings.warn(
+                f"{selection.source} key {key!r} matched no autoparallelized call in this run, "
+                "so nothing it describes went to the queue; check the file/function names "
+                "(items are 'end/of/path.py::function' or a remote_label)",
+                stacklevel=1,
+            )
+
+
+atexit.register(_warn_unused_keys)
+
+
+def user_frames(start: FrameType | None = None) -> list[tuple[str, str, str]]:
+    """(filename, function name, qualname) of the calling frames, outermost first,
+    leaving out frames from wfl's autoparallelize plumbing."""
+    frame = start if start is not None else sys._getframe(1)
+    frames = []
+    while frame is not None:
+        code = frame.f_code
+        filename = os.path.abspath(code.co_filename)
+        if not filename.startswith(_PLUMBING_DIRS):
+            qualname = getattr(code, "co_qualname", code.co_name)
+            frames.append((filename, code.co_name, qualname))
+        frame = frame.f_back
+    frames.reverse()
+    return frames
+
+
+def select_remote_info(autopara_info: Any) -> RemoteInfo | None:
+    """Decide whether this autoparallelized call runs as queued jobs, and with what.
+
+    Parameters
+    ----------
+    autopara_info : AutoparaInfo
+        The call's settings: a ``remote_info`` given in code wins; otherwise
+        ``WFL_EXPYRE_INFO`` is matched against ``remote_label`` and the call stack.
+
+    Returns
+    -------
+    RemoteInfo or None
+        None means "run in the local Python process pool".
+    """
+    explicit = getattr(autopara_info, "remote_info", None)
+    if explicit is not None:
+        return _with_pytest_extras(RemoteInfo.from_value(explicit, "autopara_info remote_info"))
+    selection = selection_from_env()
+    if selection is None:
+        return None
+    chosen = selection.select(getattr(autopara_info, "remote_label", None), user_frames())
+    return None if chosen is None else _with_pytest_extras(chosen)
+
+
+def _with_pytest_extras(remote_info: RemoteInfo) -> RemoteInfo:
+    """Merge ``WFL_PYTEST_EXPYRE_INFO`` (test runs only) into a RemoteInfo."""
+    extra = os.environ.get("WFL_PYTEST_EXPYRE_INFO", "").strip()
+    if not extra:
+        return remote_info
+    data = parse_info_text(extra, "WFL_PYTEST_EXPYRE_INFO")
+    return remote_info.updated(data, "WFL_PYTEST_EXPYRE_INFO")
