@@ -1,0 +1,283 @@
+"""The queued path of autoparallelize (SPEC §3.3): chunks -> jobs -> gather in input order.
+
+Each chunk of items becomes one expyre job whose function runs the chunk through the
+ordinary pool path (:func:`wfl.autoparallelize.pool.run_items`) on the machine where the job
+runs. All jobs are submitted first, then gathered as they finish (one scheduler status query
+per system per poll, done by expyre). Restarts are expyre's job: a rerun computes the same
+job keys and finds the jobs already submitted or finished.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wfl.autoparallelize.progress import JobProgress
+from wfl.autoparallelize.remoteinfo import RemoteInfo
+
+# Variables that select calls for the queue: a job must never queue its own work again.
+QUEUE_SELECTION_ENV_VARS = (
+    "WFL_EXPYRE_INFO",
+    "WFL_GAP_SIMPLE_FIT_REMOTEINFO",
+    "WFL_GAP_MULTISTAGE_FIT_REMOTEINFO",
+    "WFL_ACE_FIT_REMOTEINFO",
+)
+FAILED_JOB_TAG = "EXPYRE_REMOTE_JOB_FAILED"
+MAX_SUBMISSIONS_PER_JOB = 3
+
+
+@dataclass
+class JobFailure:
+    """One failed job, as reported to the user."""
+
+    job_name: str
+    job_id: str
+    stage_dir: str
+    error: BaseException
+
+    def describe(self) -> str:
+        return f"--- job {self.job_name} (id {self.job_id}, dir {self.stage_dir})\n{self.error}"
+
+
+class QueuedJobsFailed(RuntimeError):
+    """Raised after gathering when any job failed; lists *every* failed job."""
+
+    def __init__(self, failures: Sequence[JobFailure], total: int) -> None:
+        self.failures = list(failures)
+        lines = [
+            f"{len(self.failures)} of {total} queued job(s) failed "
+            "(pass ignore_failed_jobs=True in RemoteInfo to get their inputs back tagged "
+            f"{FAILED_JOB_TAG!r} instead):"
+        ]
+        lines += [f.describe() for f in self.failures]
+        super().__init__("\n".join(lines))
+
+
+def job_env_vars(remote_info: RemoteInfo) -> list[str]:
+    """The job's env vars: the user's, plus a pool as wide as the job's cores per node."""
+    env = list(remote_info.env_vars)
+    if not any(e.split("=", 1)[0] == "WFL_NUM_PYTHON_SUBPROCESSES" for e in env):
+        env.append("WFL_NUM_PYTHON_SUBPROCESSES=${EXPYRE_NUM_CORES_PER_NODE}")
+    return env
+
+
+def call_in_job(
+    function: Callable,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    unhashed_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """What an expyre job runs: ``function(*args, **kwargs, **unhashed_kwargs)``.
+
+    Queue selection is switched off first: schedulers such as Slurm copy the submitting
+    environment into the job, so the variables that sent this call to the queue would
+    otherwise send its inner calls to the queue again. ``unhashed_kwargs`` is left out of
+    the job key (``hash_ignore``).
+    """
+    for name in QUEUE_SELECTION_ENV_VARS:
+        os.environ.pop(name, None)
+    return function(*args, **kwargs, **(unhashed_kwargs or {}))
+
+
+def run_chunk(
+    op: Callable,
+    items: list,
+    item_rngs: list | None,
+    op_args: Sequence[Any],
+    op_kwargs: dict[str, Any],
+    num_inputs_per_python_subprocess: int,
+    unhashed: dict[str, Any] | None = None,
+) -> list:
+    """Run one chunk through the local pool path; this is the body of one queued job.
+
+    ``unhashed`` carries the initializer and the ``hash_ignore`` keyword arguments, kept out
+    of the job key (the job is created with ``hash_ignore=["unhashed"]``).
+    """
+    from wfl.autoparallelize.pool import run_items
+
+    unhashed = dict(unhashed or {})
+    initializer = unhashed.pop("__initializer__", None)
+    return run_items(
+        op,
+        items,
+        tuple(op_args),
+        {**op_kwargs, **unhashed},
+        num_python_subprocesses=None,  # WFL_NUM_PYTHON_SUBPROCESSES, set from the job's cores
+        num_inputs_per_python_subprocess=num_inputs_per_python_subprocess,
+        initializer=initializer,
+        item_rngs=item_rngs,
+    )
+
+
+def make_job(
+    remote_info: RemoteInfo,
+    name: str,
+    function: Callable,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    unhashed_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """One expyre job calling ``function(*args, **kwargs, **unhashed_kwargs)``.
+
+    ``unhashed_kwargs`` (initializers, ``hash_ignore`` arguments) do not enter the job key.
+    """
+    from expyre.func import ExPyRe
+
+    return ExPyRe(
+        name,
+        function=call_in_job,
+        args=[function, list(args), dict(kwargs)],
+        kwargs={"unhashed_kwargs": dict(unhashed_kwargs or {})},
+        input_files=remote_info.input_files,
+        output_files=remote_info.output_files,
+        env_vars=job_env_vars(remote_info),
+        pre_run_commands=remote_info.pre_cmds,
+        post_run_commands=remote_info.post_cmds,
+        hash_ignore=["unhashed_kwargs"],
+    )
+
+
+def start_job(job: Any, remote_info: RemoteInfo, force_rerun: bool = False) -> None:
+    job.start(
+        resources=remote_info.resources,
+        system_name=remote_info.sys_name,
+        header_extra=remote_info.header_extra,
+        exact_fit=remote_info.exact_fit,
+        partial_node=remote_info.partial_node,
+        force_rerun=force_rerun,
+    )
+
+
+def gather(jobs: list[Any], remote_info: RemoteInfo, description: str) -> list[Any]:
+    """Wait for all jobs, returning their values in job order.
+
+    Failed jobs are collected (all of them) and reported together; with
+    ``ignore_failed_jobs`` their value is None and the caller tags their inputs.
+    Jobs the queue killed are resubmitted when ``resubmit_killed_jobs`` is set.
+    """
+    from expyre.func import RemoteJobError
+    from expyre.poll import wait_for_jobs
+
+    values: list[Any] = [None] * len(jobs)
+    index = {id(job): i for i, job in enumerate(jobs)}
+    submissions = dict.fromkeys(index, 1)
+    failures: list[JobFailure] = []
+    pending = list(jobs)
+    with JobProgress(description, len(jobs)) as progress:
+        while pending:
+            resubmitted = []
+            for job in wait_for_jobs(
+                pending,
+                timeout=remote_info.timeout,
+                check_interval=remote_info.check_interval,
+                on_progress=progress.update,
+            ):
+                i = index[id(job)]
+                try:
+                    values[i] = job.get_results(timeout=0)[0]
+                except RemoteJobError as error:
+                    killed = getattr(error, "queue_state", None) in (
+                        "timeout",
+                        "cancelled",
+                        "out_of_memory",
+                        "node_fail",
+                        "died",
+                    )
+                    if (
+                        killed
+                        and remote_info.resubmit_killed_jobs
+                        and submissions[id(job)] < MAX_SUBMISSIONS_PER_JOB
+                    ):
+                        submissions[id(job)] += 1
+                        start_job(job, remote_info, force_rerun=True)
+                        resubmitted.append(job)
+                    else:
+                        failures.append(JobFailure(job.name, job.id, str(job.stage_dir), error))
+            pending = resubmitted
+    if failures and not remote_info.ignore_failed_jobs:
+        raise QueuedJobsFailed(failures, len(jobs))
+    failed_ids = {f.job_id for f in failures}
+    for i, job in enumerate(jobs):
+        if job.id in failed_ids:
+            values[i] = FAILED
+        else:
+            job.mark_processed()
+    return values
+
+
+#: value :func:`gather` returns in place of a failed job's result (with ignore_failed_jobs)
+FAILED = object()
+
+
+def run_queued(
+    op: Callable,
+    items: list,
+    locs: list,
+    item_rngs: list | None,
+    outputs: Any,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    autopara_info: Any,
+    remote_info: RemoteInfo,
+) -> list:
+    """Run an autoparallelized operation as queued jobs; one result per item, in input order.
+
+    Parameters
+    ----------
+    op : callable
+        The operation over a list of items.
+    items : list
+        The input items (already copied, carrying their locations in ``info``).
+    locs : list
+        Their locations (unused here: results are returned in input order).
+    item_rngs : list of numpy.random.Generator or None
+        One child generator per item, spawned in input order by the caller.
+    outputs : OutputSpec
+        Not used for the job key (SPEC §3.4); results are stored by the caller.
+    args, kwargs
+        The operation's other arguments.
+    autopara_info : AutoparaInfo
+        Pool settings; ``num_inputs_per_python_subprocess`` is used inside each job.
+    remote_info : RemoteInfo
+        Job splitting, resources and failure policy.
+    """
+    chunk_size = remote_info.chunk_size(autopara_info.num_inputs_per_python_subprocess)
+    ignored = set(remote_info.hash_ignore) | set(getattr(autopara_info, "hash_ignore", []) or [])
+    hashed = {k: v for k, v in kwargs.items() if k not in ignored}
+    unhashed = {k: v for k, v in kwargs.items() if k in ignored}
+    if autopara_info.initializer is not None:
+        unhashed["__initializer__"] = autopara_info.initializer
+
+    jobs, bounds = [], []
+    for n, start in enumerate(range(0, len(items), chunk_size)):
+        stop = min(start + chunk_size, len(items))
+        chunk_rngs = None if item_rngs is None else item_rngs[start:stop]
+        job = make_job(
+            remote_info,
+            f"{remote_info.job_name}_chunk_{n}",
+            run_chunk,
+            (op, items[start:stop], chunk_rngs, list(args), hashed),
+            {"num_inputs_per_python_subprocess": autopara_info.num_inputs_per_python_subprocess},
+            {"unhashed": unhashed},
+        )
+        jobs.append(job)
+        bounds.append((start, stop))
+    for job in jobs:
+        start_job(job, remote_info)
+
+    values = gather(jobs, remote_info, remote_info.job_name)
+    results: list = []
+    for (start, stop), value in zip(bounds, values, strict=True):
+        if value is FAILED:
+            results.extend(_tag_failed(item) for item in items[start:stop])
+        else:
+            results.extend(value)
+    return results
+
+
+def _tag_failed(item: Any) -> Any:
+    tagged = item.copy()
+    tagged.info[FAILED_JOB_TAG] = True
+    return tagged
