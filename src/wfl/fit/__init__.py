@@ -1,0 +1,1 @@
+"""Potential fits (GAP, ACE, committees), each runnable as a single queued job."""

@@ -1,0 +1,1 @@
+"""GAP fits with gap_fit: single (simple) and multistage."""
