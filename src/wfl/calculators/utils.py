@@ -64,10 +64,7 @@ def flag_failure(atoms: Atoms, calculator_name: str, exc: BaseException, rundir)
         Directory where the calculation's files were kept.
     """
     atoms.info[FAILED_INFO_KEY] = True
-    if isinstance(exc, CalculationFailed):
-        message = str(exc)
-    else:
-        message = f"{type(exc).__name__}: {exc}"
+    message = str(exc) if isinstance(exc, CalculationFailed) else f"{type(exc).__name__}: {exc}"
     atoms.info[FAILED_MESSAGE_INFO_KEY] = f"{calculator_name}: {message}"
     if rundir is not None:
         atoms.info[RUNDIR_INFO_KEY] = str(rundir)
@@ -83,9 +80,12 @@ def check_keep_files(keep_files) -> None:
     """Raise a clear ValueError unless ``keep_files`` is one of the accepted forms."""
     if keep_files in (True, False, "default"):
         return
-    if isinstance(keep_files, Sequence) and not isinstance(keep_files, str):
-        if all(isinstance(p, str) for p in keep_files):
-            return
+    if (
+        isinstance(keep_files, Sequence)
+        and not isinstance(keep_files, str)
+        and all(isinstance(p, str) for p in keep_files)
+    ):
+        return
     raise ValueError(
         f"keep_files={keep_files!r} is not valid; use False, True, 'default' "
         "or a list of glob patterns such as ['*.pwo']."
