@@ -1,0 +1,161 @@
+"""``autoparallelize``: run an operation over a ConfigSet, store results in an OutputSpec.
+
+The life of a call, in one direction:
+
+1. merge ``autopara_info`` over the operation's defaults (never touching the caller's),
+2. collect the inputs (copies) with their locations, and the operation's key,
+3. skip-if-done: matching completion record -> return the stored outputs,
+4. one child random generator per item, spawned from the caller's ``rng`` in input order,
+5. results = :func:`~wfl.autoparallelize.pool.run_items` (local pool) or ``run_queued``
+   (queued jobs) -- decided by :func:`_choose_remote_info` alone,
+6. store each result at its own input's location, close the outputs with the record,
+7. return the outputs as a ConfigSet.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from wfl.autoparallelize.autoparainfo import AutoparaInfo
+from wfl.autoparallelize.completion import operation_key, outputs_done
+from wfl.autoparallelize.pool import run_items
+from wfl.autoparallelize.store import store_results
+from wfl.configset import LOC_KEY, ConfigSet, OutputSpec
+
+if TYPE_CHECKING:
+    from wfl.autoparallelize.remoteinfo import RemoteInfo
+
+logger = logging.getLogger(__name__)
+
+
+def _choose_remote_info(autopara_info) -> RemoteInfo | None:
+    """The one place that decides "pool or queue": None means the local pool."""
+    try:
+        from wfl.autoparallelize.select import select_remote_info
+    except ImportError:
+        return None
+    return select_remote_info(autopara_info)
+
+
+def autoparallelize(
+    op: Callable,
+    *args: Any,
+    default_autopara_info: AutoparaInfo | Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> ConfigSet:
+    """Run ``op`` over all configs of ``inputs``, storing results in ``outputs``.
+
+    Parameters
+    ----------
+    op : callable
+        Operation over a list of items returning one result per item (Atoms, list of
+        Atoms, or None for a failed item). If it takes ``rng``, it receives the list of the
+        items' own ``numpy.random.Generator``.
+    *args
+        ``inputs`` (ConfigSet or anything ConfigSet accepts), ``outputs`` (OutputSpec),
+        then further positional arguments of ``op``. ``inputs=``/``outputs=`` may also be
+        given as keywords.
+    default_autopara_info : AutoparaInfo or dict, optional
+        The operation's defaults, under the caller's ``autopara_info=``.
+    **kwargs
+        ``autopara_info=`` (AutoparaInfo or dict), ``rng=`` (numpy Generator: each item gets
+        a child spawned in input order, so results do not depend on how items are split),
+        and further keyword arguments of ``op``.
+
+    Returns
+    -------
+    ConfigSet
+        The outputs, in input order.
+    """
+    user_info = kwargs.pop("autopara_info", None)
+    info = AutoparaInfo.merged(user_info, default_autopara_info)
+    args_list = list(args)
+    name = getattr(op, "__name__", repr(op))
+    inputs = _take(kwargs, args_list, "inputs", name)
+    outputs = _take(kwargs, args_list, "outputs", name)
+    return _run(op, inputs, outputs, args_list, kwargs, info)
+
+
+def _take(kwargs: dict, args: list, name: str, op_name: str) -> Any:
+    if name in kwargs:
+        return kwargs.pop(name)
+    if args:
+        return args.pop(0)
+    raise TypeError(f"{op_name}() needs {name!r}: call it as {op_name}(inputs, outputs, ...)")
+
+
+def _pop_rng(op: Callable, kwargs: dict) -> Any:
+    if "rng" not in kwargs:
+        return None
+    rng = kwargs.pop("rng")
+    if rng is None:
+        return None
+    import numpy as np
+
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"rng={rng!r} is not a numpy.random.Generator; pass e.g. rng=np.random.default_rng(42)"
+        )
+    params = inspect.signature(op).parameters
+    if "rng" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise ValueError(f"operation {op.__qualname__} takes no rng; remove the rng argument")
+    return rng
+
+
+def _run(
+    op: Callable, inputs: Any, outputs: Any, args: list, kwargs: dict, info: AutoparaInfo
+) -> ConfigSet:
+    if not isinstance(inputs, ConfigSet):
+        inputs = ConfigSet(inputs)
+    if not isinstance(outputs, OutputSpec):
+        raise ValueError(
+            f"outputs must be an OutputSpec, not {type(outputs).__name__}; "
+            "pass e.g. OutputSpec('results.xyz') or OutputSpec() for memory"
+        )
+    rng = _pop_rng(op, kwargs)
+
+    locs: list[str] = []
+    items = []
+    for loc, atoms in inputs.iter_located():
+        item = atoms.copy()  # ops may change items in place; the caller's stay untouched
+        item.info[LOC_KEY] = loc
+        locs.append(loc)
+        items.append(item)
+
+    key_kwargs = dict(kwargs) if rng is None else {**kwargs, "rng": rng}
+    key = operation_key(
+        op, args, key_kwargs, items, info.initializer, info.hash_ignore, info.iterable_arg
+    )
+    if outputs_done(outputs, key):
+        logger.info("%s: outputs %r are complete, skipping", op.__qualname__, outputs)
+        return outputs.to_ConfigSet()
+
+    # spawning after the key: the key must describe the generator as the caller gave it
+    item_rngs = list(rng.spawn(len(items))) if rng is not None else None
+    remote_info = _choose_remote_info(info)
+    if remote_info is None:
+        results = run_items(
+            op,
+            items,
+            args,
+            kwargs,
+            num_python_subprocesses=info.num_python_subprocesses,
+            num_inputs_per_python_subprocess=info.num_inputs_per_python_subprocess,
+            initializer=info.initializer,
+            item_rngs=item_rngs,
+            iterable_arg=info.iterable_arg,
+        )
+    else:
+        from wfl.autoparallelize.remote import run_queued
+
+        results = run_queued(op, items, locs, item_rngs, outputs, args, kwargs, info, remote_info)
+    n_failed = store_results(outputs, results, locs, info.skip_failed)
+    if n_failed:
+        logger.warning(
+            "%s: %d of %d items failed and were skipped", op.__qualname__, n_failed, len(items)
+        )
+    outputs.close(completion_record=key)
+    return outputs.to_ConfigSet()

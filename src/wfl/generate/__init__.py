@@ -1,0 +1,1 @@
+"""Operations that generate new configurations (relaxations, molecular dynamics)."""

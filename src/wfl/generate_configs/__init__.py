@@ -1,0 +1,1 @@
+"""Older names of the generating operations, kept for existing scripts (see ``minim``)."""

@@ -1,0 +1,57 @@
+"""Calculators given as instances or as picklable ``(Class, args, kwargs)`` tuples."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def construct_calculator_picklesafe(calculator: Any) -> Any:
+    """Return a calculator instance, building it if given as a tuple.
+
+    A tuple travels to pool workers and queued jobs as plain data and the calculator is
+    built there, which also works for calculators that cannot be pickled.
+
+    Parameters
+    ----------
+    calculator : Calculator, or tuple
+        An ASE calculator instance (returned as is), or ``(CalculatorClass, args, kwargs)``;
+        ``(CalculatorClass,)`` and ``(CalculatorClass, args)`` are accepted too.
+
+    Returns
+    -------
+    Calculator
+
+    Raises
+    ------
+    ValueError
+        If the tuple is not of the form ``(callable, list/tuple, dict)``.
+    """
+    if not isinstance(calculator, tuple | list):
+        if calculator is None:
+            raise ValueError(
+                "calculator is None; give a calculator or a (Class, args, kwargs) tuple"
+            )
+        return calculator
+    parts = list(calculator)
+    if not 1 <= len(parts) <= 3 or not callable(parts[0]):
+        raise ValueError(
+            f"calculator {calculator!r} is not a (CalculatorClass, args, kwargs) tuple; "
+            "e.g. (EMT, [], {})"
+        )
+    cls = parts[0]
+    args = parts[1] if len(parts) > 1 else ()
+    kwargs = parts[2] if len(parts) > 2 else {}
+    if not isinstance(args, Sequence) or isinstance(args, str) or not isinstance(kwargs, Mapping):
+        raise ValueError(
+            f"calculator tuple for {getattr(cls, '__name__', cls)} needs args as a list and "
+            f"kwargs as a dict, got {type(args).__name__} and {type(kwargs).__name__}"
+        )
+    return cls(*args, **dict(kwargs))
+
+
+def calculator_class(calculator: Any) -> type | None:
+    """The class of a calculator given as instance or tuple (None if it cannot be told)."""
+    if isinstance(calculator, tuple | list):
+        return calculator[0] if calculator and isinstance(calculator[0], type) else None
+    return type(calculator) if calculator is not None else None
