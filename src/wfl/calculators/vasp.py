@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,9 @@ class Vasp(ASEVasp):
             gamma = self.wfl_command_gamma or os.environ.get("VASP_COMMAND_GAMMA")
             if gamma:
                 return gamma
-        return self.make_command(self.wfl_command)
+        # read the seed's variable ourselves: ASE would warn that env variables are deprecated
+        command = self.wfl_command or os.environ.get("VASP_COMMAND")
+        return self.make_command(command)
 
     def _adapted_params(self, atoms: Atoms) -> dict:
         """Temporary parameter changes for this configuration: {(dict name, key): value}."""
@@ -209,7 +212,10 @@ class Vasp(ASEVasp):
             ) as rundir:
                 self.directory = str(rundir)
                 self.command = command
-                super().calculate(run_atoms, properties, system_changes)
+                with warnings.catch_warnings():
+                    # VASP_PP_PATH from the environment is the seed's documented convention
+                    warnings.filterwarnings("ignore", message="Loaded .* from environment")
+                    super().calculate(run_atoms, properties, system_changes)
         except CalculationFailed as exc:
             self.results = {}
             flag_failure(atoms, "Vasp", exc, exc.rundir)
