@@ -6,11 +6,10 @@ import logging
 from typing import Any
 
 from ase import Atoms, units
-from ase.calculators.calculator import CalculatorError
 from ase.filters import FrechetCellFilter
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
-from wfl.utils.calc import construct_calculator_picklesafe
+from wfl.utils.calc import calculation_errors, construct_calculator_picklesafe
 from wfl.utils.results import save_results
 
 logger = logging.getLogger(__name__)
@@ -125,7 +124,7 @@ def _optimize(
     -------
     list
         Per input: the relaxed Atoms, its trajectory (list), or None if the calculator
-        failed (``CalculatorError``) or it did not converge with "last_converged".
+        failed (ASE ``CalculatorError`` or wfl's ``CalculationFailed``) or it did not converge with "last_converged".
     """
     if traj_subselect not in TRAJ_SUBSELECT_CHOICES:
         raise ValueError(
@@ -150,7 +149,7 @@ def _optimize(
                 traj_subselect,
                 results_prefix,
             )
-        except CalculatorError as exc:
+        except calculation_errors() as exc:
             # one bad configuration must not stop the batch: it counts as failed
             logger.warning(
                 "optimize: calculator failed on %s: %s", atoms.info.get("_ConfigSet_loc"), exc

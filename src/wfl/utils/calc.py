@@ -55,3 +55,21 @@ def calculator_class(calculator: Any) -> type | None:
     if isinstance(calculator, tuple | list):
         return calculator[0] if calculator and isinstance(calculator[0], type) else None
     return type(calculator) if calculator is not None else None
+
+
+def calculation_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "this configuration's calculation failed", not "a bug".
+
+    ASE's ``CalculatorError`` family, and wfl's file-based calculators' ``CalculationFailed``
+    (raised after the failure was flagged in ``atoms.info``).
+    """
+    from ase.calculators.calculator import CalculatorError
+
+    errors: list[type[BaseException]] = [CalculatorError]
+    try:
+        from wfl.calculators.utils import CalculationFailed
+
+        errors.append(CalculationFailed)
+    except ImportError:  # pragma: no cover - module is part of wfl
+        pass
+    return tuple(errors)
