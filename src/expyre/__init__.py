@@ -1,0 +1,27 @@
+"""expyre -- execute Python remotely: one function call as a restartable queued job.
+
+Public entry points (imported lazily, so ``python -m expyre.runner`` inside a job stays
+light): :class:`expyre.func.ExPyRe`, :class:`expyre.resources.Resources`,
+:func:`expyre.poll.wait_for_jobs`, :class:`expyre.func.RemoteJobError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["ExPyRe", "JobNotReady", "RemoteJobError", "Resources", "wait_for_jobs"]
+
+_LAZY = {
+    "ExPyRe": "expyre.func",
+    "RemoteJobError": "expyre.errors",
+    "JobNotReady": "expyre.errors",
+    "Resources": "expyre.resources",
+    "wait_for_jobs": "expyre.poll",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'expyre' has no attribute {name!r}")

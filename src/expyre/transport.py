@@ -6,6 +6,8 @@ Only these three operations. ``LocalTransport`` runs on this machine; the ssh tr
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from typing import Protocol
 
@@ -26,3 +28,38 @@ class Transport(Protocol):
 
     def get_dir(self, remote_dir: str, local_dir: str) -> None:
         """Copy the contents of ``remote_dir`` back into ``local_dir``."""
+
+
+class LocalTransport:
+    """Transport for ``host: null``: commands run here, copies are plain file copies."""
+
+    where = "localhost"
+
+    def run(
+        self, argv: list[str], *, cwd: str | None = None, timeout: float | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run ``argv`` here without a shell; stdout/stderr captured as text."""
+        return subprocess.run(
+            argv,
+            cwd=cwd,
+            timeout=timeout,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+    def put_dir(self, local_dir: str, remote_dir: str) -> None:
+        """Copy ``local_dir``'s contents into ``remote_dir`` (a no-op if they are the same)."""
+        _copy_contents(local_dir, remote_dir)
+
+    def get_dir(self, remote_dir: str, local_dir: str) -> None:
+        """Copy ``remote_dir``'s contents back into ``local_dir`` (a no-op if the same)."""
+        _copy_contents(remote_dir, local_dir)
+
+
+def _copy_contents(src: str, dst: str) -> None:
+    if os.path.realpath(src) == os.path.realpath(dst):
+        return
+    os.makedirs(dst, mode=0o700, exist_ok=True)
+    shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=True)

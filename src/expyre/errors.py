@@ -1,0 +1,94 @@
+"""Exceptions a user of expyre may want to catch (re-exported by :mod:`expyre.func`)."""
+
+from __future__ import annotations
+
+__all__ = ["JobNotReady", "RemoteJobError"]
+
+
+class RemoteJobError(RuntimeError):
+    """A queued job failed: its function raised, or the queue/machine killed it.
+
+    Attributes
+    ----------
+    job_id, job_name : str
+    stage_dir : str
+        Local stage directory (holds the job script, stdout and stderr).
+    remote_exception_repr : str or None
+        ``repr`` of the exception raised inside the job (None if it never raised one).
+    remote_traceback : str or None
+        The job's traceback text.
+    stderr_tail : str
+        Last lines of the job's stderr.
+    queue_state : str or None
+        What the queue said ("timeout", "cancelled", "out_of_memory", "node_fail",
+        "vanished", ...) when the job died without a result.
+    remote_exception : BaseException or None
+        The exception object itself, when it could be unpickled here.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        job_name: str,
+        stage_dir: str,
+        remote_exception_repr: str | None = None,
+        remote_traceback: str | None = None,
+        stderr_tail: str = "",
+        queue_state: str | None = None,
+        remote_exception: BaseException | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.job_name = job_name
+        self.stage_dir = stage_dir
+        self.remote_exception_repr = remote_exception_repr
+        self.remote_traceback = remote_traceback
+        self.stderr_tail = stderr_tail
+        self.queue_state = queue_state
+        self.remote_exception = remote_exception
+        self.message = message
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        if self.remote_exception_repr is not None:
+            head = f"job {self.job_name!r} ({self.job_id}) raised {self.remote_exception_repr}"
+        else:
+            head = (
+                f"job {self.job_name!r} ({self.job_id}) died without a result "
+                f"(queue state: {self.queue_state or 'unknown'})"
+            )
+        parts = [head]
+        if self.message:
+            parts.append(self.message)
+        parts.append(f"job directory: {self.stage_dir}")
+        if self.remote_exception_repr is not None and self.queue_state not in (
+            None,
+            "completed",
+            "failed",
+        ):
+            parts.append(f"queue state: {self.queue_state}")
+        tail = self.stderr_tail
+        if self.remote_traceback:
+            parts.append("remote traceback:\n" + self.remote_traceback.rstrip())
+            tail = tail.replace(self.remote_traceback.rstrip(), "")  # the runner printed it too
+        if tail.strip():
+            parts.append("stderr (last lines):\n" + tail.strip("\n"))
+        return "\n".join(parts)
+
+    def __str__(self) -> str:
+        return self._text()
+
+    def __reduce__(self):  # keyword-only __init__: pickle through a helper
+        return (_rebuild, (self.__dict__.copy(),))
+
+
+def _rebuild(state: dict) -> RemoteJobError:
+    state = dict(state)
+    state.pop("remote_exception", None)
+    err = RemoteJobError(**{k: v for k, v in state.items() if k != "args"})
+    return err
+
+
+class JobNotReady(TimeoutError):
+    """``get_results`` / ``wait_for_jobs`` timed out before the job(s) finished."""

@@ -1,0 +1,579 @@
+"""One Python function call as a restartable queued job: :class:`ExPyRe` (SPEC §4.4).
+
+Life of a job::
+
+    job = ExPyRe("relax", function=f, args=[atoms], input_files=["POTCARs"])
+    job.start(resources={"num_cores": 1, "max_time": "1h"}, partial_node=True)
+    value, stdout, stderr = job.get_results()      # re-raises a remote exception
+    job.mark_processed()
+
+Constructing an ExPyRe computes the call's key (:mod:`expyre.keys`). With
+``try_restart_from_prev`` an existing job with the same key is reused -- whatever state it
+is in -- so rerunning an interrupted script never submits a job twice. A job for the same
+call made by *different code* is never reused: it is marked ``stale`` and a warning says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import posixpath
+import re
+import secrets
+import shutil
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from expyre import runner
+from expyre.config import ProjectConfig, load_config
+from expyre.errors import JobNotReady, RemoteJobError
+from expyre.jobscript import job_script
+from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition, JobsDB
+from expyre.keys import job_key
+from expyre.resources import Resources, select_partition
+from expyre.schedulers.base import JobRequest
+from expyre.system import System, SystemCommandError, get_system
+
+__all__ = ["ExPyRe", "JobNotReady", "RemoteJobError", "jobs_db"]
+
+# A submission recorded without a scheduler id is only presumed lost (and redone) once it
+# is this old, seconds: younger, another driver may still be running the submit command.
+_SUBMIT_IN_PROGRESS_S = 30.0
+_STDERR_TAIL_LINES = 30
+
+_DBS: dict[str, JobsDB] = {}
+_DBS_LOCK = threading.Lock()
+
+
+def jobs_db(config: ProjectConfig | None = None) -> JobsDB:
+    """The (per-process cached) jobs database of a project scope."""
+    config = config or load_config()
+    with _DBS_LOCK:
+        db = _DBS.get(str(config.db_path))
+        if db is None:
+            db = _DBS[str(config.db_path)] = JobsDB(config.db_path)
+    return db
+
+
+def make_job_id(name: str) -> str:
+    """A unique job id that is also a safe scheduler job name and directory name.
+
+    Letters, digits, ``_``, ``-`` and ``.`` only, starting with a letter (SGE refuses names
+    starting with a digit), at most 48 characters of ``name`` plus a random suffix.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:48] or "job"
+    if not safe[0].isalpha():
+        safe = "j" + safe
+    return f"{safe}_{secrets.token_hex(5)}"
+
+
+class ExPyRe:
+    """One function call run as a queued job (see module docstring).
+
+    Parameters
+    ----------
+    name : str
+        Human-readable job name (becomes part of the job id and scheduler job name).
+    function : callable
+        The function; pickled with cloudpickle, so functions from ``__main__`` work.
+    args, kwargs
+        Its arguments (must pickle).
+    input_files : list of path-like
+        Files or directories copied into the job directory (relative paths keep their
+        relative location; absolute ones land under their base name).
+    output_files : list of str
+        Glob patterns, relative to the job directory, copied back next to where the
+        ExPyRe was created when results are collected.
+    env_vars : list of str
+        ``"NAME=value"`` (shell-expanded at run time) or ``"NAME"`` (copied from here).
+    pre_run_commands, post_run_commands : list of str
+        Shell lines run before / after the function.
+    hash_ignore : list of str
+        Argument names left out of the job key.
+    try_restart_from_prev : bool
+        Reuse an existing job with the same key (default True).
+
+    Attributes
+    ----------
+    id : str
+    name : str
+    status : str
+        Last known state (refresh with :meth:`refresh`).
+    stage_dir : Path
+        Local directory holding the staged call, script, outputs and logs.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        function: Callable,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        input_files: Iterable[str | os.PathLike] = (),
+        output_files: Iterable[str] = (),
+        env_vars: Iterable[str] = (),
+        pre_run_commands: Iterable[str] = (),
+        post_run_commands: Iterable[str] = (),
+        hash_ignore: Iterable[str] = (),
+        try_restart_from_prev: bool = True,
+    ) -> None:
+        if not callable(function):
+            raise TypeError(f"ExPyRe {name!r}: function={function!r} is not callable")
+        args, kwargs = list(args), dict(kwargs or {})
+        input_files = [str(f) for f in input_files]
+        self._config = load_config()
+        self._db = jobs_db(self._config)
+        base_dir = os.getcwd()
+        key = job_key(
+            function, args, kwargs, input_files=input_files, hash_ignore=hash_ignore,
+            base_dir=base_dir,
+        )  # fmt: skip
+        job_id = make_job_id(name)
+        info = {
+            "input_files": input_files,
+            "output_files": [str(f) for f in output_files],
+            "output_dir": base_dir,
+            "env_vars": [str(v) for v in env_vars],
+            "pre_run_commands": [str(c) for c in pre_run_commands],
+            "post_run_commands": [str(c) for c in post_run_commands],
+            "staged": False,
+        }
+        row, reused, stale = self._db.create_or_reuse(
+            {
+                "id": job_id,
+                "name": name,
+                "key": key.key,
+                "call_digest": key.call_digest,
+                "code_fingerprint": key.code_fingerprint,
+                "stage_dir": str(self._config.stage_root / job_id),
+                "info": info,
+            },
+            reuse=try_restart_from_prev,
+        )
+        self._row = row
+        for old in stale:
+            warnings.warn(
+                f"job {name!r}: an earlier job for the same call ({old['id']}, "
+                f"{old['status'] if old['status'] != 'stale' else 'now stale'}) was made by "
+                "different code (the function or a helper it calls changed), so it is not "
+                "reused and a new job is created; `xpr ls --status stale` lists such jobs",
+                stacklevel=2,
+            )
+        if not reused or (row["status"] == "created" and not row["info"].get("staged")):
+            self._stage(function, args, kwargs, input_files, base_dir)
+
+    # ------------------------------------------------------------------ basic attributes
+
+    @classmethod
+    def from_jobsdb(cls, rows: dict | Iterable[dict], config: ProjectConfig | None = None):
+        """ExPyRe objects for existing jobs-database rows (no key computed, nothing staged).
+
+        Parameters
+        ----------
+        rows : dict or iterable of dict
+            Rows from :meth:`expyre.jobsdb.JobsDB.select` / ``get``.
+
+        Returns
+        -------
+        ExPyRe or list of ExPyRe
+            One object for a single row, a list for an iterable.
+        """
+        config = config or load_config()
+        single = isinstance(rows, dict)
+        jobs = []
+        for row in [rows] if single else rows:
+            job = cls.__new__(cls)
+            job._config, job._db, job._row = config, jobs_db(config), dict(row)
+            jobs.append(job)
+        return jobs[0] if single else jobs
+
+    @property
+    def id(self) -> str:
+        return self._row["id"]
+
+    @property
+    def name(self) -> str:
+        return self._row["name"]
+
+    @property
+    def status(self) -> str:
+        return self._row["status"]
+
+    @property
+    def stage_dir(self) -> Path:
+        return Path(self._row["stage_dir"])
+
+    @property
+    def remote_id(self) -> str | None:
+        return self._row["remote_id"]
+
+    @property
+    def system_name(self) -> str | None:
+        return self._row["system"]
+
+    @property
+    def row(self) -> dict:
+        """A copy of the job's database row."""
+        return dict(self._row)
+
+    def refresh(self) -> ExPyRe:
+        """Re-read this job's row from the database."""
+        row = self._db.get(self.id)
+        if row is None:
+            raise RuntimeError(f"job {self.id} was deleted from {self._db.path} (xpr rm?)")
+        self._row = row
+        return self
+
+    def __repr__(self) -> str:
+        return f"<ExPyRe {self.id} {self.status}>"
+
+    # ------------------------------------------------------------------ staging
+
+    def _stage(self, function, args, kwargs, input_files, base_dir) -> None:
+        stage = self.stage_dir
+        stage.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for name in input_files:
+            src = Path(base_dir, name)
+            rel = Path(name) if not Path(name).is_absolute() else Path(Path(name).name)
+            dst = stage / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=False)
+            else:
+                shutil.copy2(src, dst)
+        try:
+            call = cloudpickle.dumps({"function": function, "args": args, "kwargs": kwargs})
+        except Exception as exc:
+            raise ValueError(
+                f"job {self.name!r}: the function or its arguments cannot be pickled ({exc!r}); "
+                "pass picklable arguments (e.g. a (CalculatorClass, args, kwargs) tuple)"
+            ) from exc
+        runner.write_atomic(stage / runner.CALL_FILE, call)
+        meta = {"job_id": self.id, "name": self.name, "sys_path": [p for p in sys.path if p]}
+        runner.write_atomic(stage / runner.META_FILE, json.dumps(meta).encode())
+        self._row = self._db.update(self.id, info={"staged": True})
+
+    # ------------------------------------------------------------------ submitting
+
+    def start(
+        self,
+        resources: Resources | dict,
+        system_name: str | None = None,
+        header_extra: Iterable[str] = (),
+        exact_fit: bool = True,
+        partial_node: bool = False,
+        force_rerun: bool = False,
+    ) -> ExPyRe:
+        """Submit the job, unless it is already submitted, running or finished.
+
+        Parameters
+        ----------
+        resources : Resources or dict
+            What the job needs (a dict is passed to :class:`Resources`).
+        system_name : str, optional
+            System from config.json (default: ``EXPYRE_SYS`` / the default system).
+        header_extra : list of str
+            Extra scheduler header lines, ``str.format``-ed like the config's ``header``.
+        exact_fit, partial_node : bool
+            Partition selection rules, see :func:`expyre.resources.select_partition`.
+        force_rerun : bool
+            Submit again even if a previous run of this job exists (it is cancelled if live).
+
+        Returns
+        -------
+        ExPyRe
+            self, for chaining.
+        """
+        resources = Resources.coerce(resources)
+        self.refresh()
+        if self.status in ("stale", "cleaned"):
+            raise RuntimeError(
+                f"job {self.id} is {self.status} and cannot be started; create a new ExPyRe"
+            )
+        if force_rerun and self.status != "created":
+            if self.status in LIVE_STATES:
+                self.cancel()
+            self._row = self._db.reset(self.id)
+            self._forget_outputs()
+        resubmit = False
+        if self.status == "submitted" and not self.remote_id:
+            if self._recover_lost_submission():
+                return self
+            resubmit = True
+        elif self.status != "created":
+            return self  # submitted, running or finished already: reuse, never resubmit
+        if not self._row["info"].get("staged"):
+            raise RuntimeError(
+                f"job {self.id} has no staged call (stage dir {self.stage_dir}); it cannot be "
+                "submitted -- remove it with `xpr rm` and create it again"
+            )
+        system = get_system(system_name, self._config)
+        self._submit(system, resources, header_extra, exact_fit, partial_node, resubmit)
+        return self
+
+    def _submit(
+        self, system: System, resources: Resources, header_extra, exact_fit, partial_node, resubmit
+    ) -> None:
+        selection = select_partition(resources, system.config.partitions, exact_fit, partial_node)
+        job_dir = system.job_dir(self.id, self.stage_dir)
+        request = JobRequest(
+            job_name=self.id,
+            partition=selection.partition,
+            num_nodes=selection.num_nodes,
+            num_cores=selection.num_cores,
+            num_cores_per_node=selection.num_cores_per_node,
+            max_time_s=selection.max_time_s,
+            max_mem_kB=selection.max_mem_kB,
+            stdout=posixpath.join(job_dir, runner.STDOUT_FILE),
+            stderr=posixpath.join(job_dir, runner.STDERR_FILE),
+        )
+        info = self._row["info"]
+        script = job_script(
+            scheduler=system.scheduler,
+            request=request,
+            selection=selection,
+            job_id=self.id,
+            job_dir=job_dir,
+            python_cmd=system.config.python_cmd,
+            no_default_header=system.config.no_default_header,
+            system_header=system.config.header,
+            header_extra=header_extra,
+            commands=system.config.commands,
+            env_vars=info.get("env_vars", []),
+            pre_run_commands=info.get("pre_run_commands", []),
+            post_run_commands=info.get("post_run_commands", []),
+        )
+        script_path = self.stage_dir / runner.SCRIPT_FILE
+        runner.write_atomic(script_path, script.encode())
+        script_path.chmod(0o700)
+        if job_dir != str(self.stage_dir) and self._row["n_submissions"] > 0:
+            system.remove_dir(job_dir)  # no result of an earlier run may leak into this one
+        system.stage_in(self.stage_dir, job_dir)
+        row = self._db.begin_submission(
+            self.id, allow_resubmit=resubmit, system=system.name, remote_dir=job_dir
+        )
+        if row is None:  # another driver submitted it between our refresh and now
+            self.refresh()
+            return
+        self._row = row
+        try:
+            remote_id = system.submit(posixpath.join(job_dir, runner.SCRIPT_FILE), job_dir)
+        except SystemCommandError:
+            remote_id = self._find_in_queue(system)
+            if remote_id is None:  # certainly not queued: back to created, so a rerun retries
+                self._row = self._db.transition(self.id, "created", expect=["submitted"])
+                raise
+        self._row = self._db.update(self.id, remote_id=remote_id)
+
+    def _find_in_queue(self, system: System) -> str | None:
+        try:
+            return system.find_by_name(self.id)
+        except (NotImplementedError, SystemCommandError):
+            return None
+
+    def _recover_lost_submission(self) -> bool:
+        """A driver died between recording "submitted" and recording the scheduler id.
+
+        Look for the job in the queue by its name (= job id). Returns True if found (the id
+        is recorded); False when it is certainly not queued and must be submitted again.
+        """
+        system = get_system(self.system_name, self._config)
+        while True:
+            remote_id = self._find_in_queue(system)
+            if remote_id is not None:
+                self._row = self._db.update(self.id, remote_id=remote_id)
+                return True
+            age = time.time() - (self._row["submitted_at"] or 0)
+            if age >= _SUBMIT_IN_PROGRESS_S:
+                return False
+            time.sleep(min(2.0, _SUBMIT_IN_PROGRESS_S - age))
+            self.refresh()
+            if self.remote_id or self.status != "submitted":
+                return True
+
+    # ------------------------------------------------------------------ results
+
+    def get_results(
+        self, timeout: float = 3600, check_interval: float | None = None
+    ) -> tuple[Any, str, str]:
+        """Wait for the job and return ``(value, stdout, stderr)``.
+
+        Parameters
+        ----------
+        timeout : float
+            Longest wait, seconds (0: check once, do not wait).
+        check_interval : float, optional
+            Seconds between status polls; None adapts (~1 s for young jobs, up to 30 s).
+
+        Raises
+        ------
+        RemoteJobError
+            If the function raised (remote traceback attached) or the job died.
+        JobNotReady
+            If the job is not finished within ``timeout``.
+        """
+        from expyre.poll import wait_for_jobs  # poll imports this module
+
+        if self.status not in FINAL_STATES:
+            for _ in wait_for_jobs([self], timeout=timeout, check_interval=check_interval):
+                pass
+        return self._collect()
+
+    def _read_text(self, name: str) -> str:
+        try:
+            return (self.stage_dir / name).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _collect(self) -> tuple[Any, str, str]:
+        if self.status not in FINAL_STATES:
+            raise JobNotReady(f"job {self.id} is {self.status}, not finished")
+        stdout, stderr = self._read_text(runner.STDOUT_FILE), self._read_text(runner.STDERR_FILE)
+        result_path = self.stage_dir / runner.RESULT_FILE
+        record = pickle.loads(result_path.read_bytes()) if result_path.exists() else None
+        if record is not None and record.get("ok"):
+            try:
+                value = cloudpickle.loads(record["value_pickle"])
+            except Exception as exc:
+                raise RuntimeError(
+                    f"job {self.id}: its result cannot be unpickled here ({exc!r}); the "
+                    f"result is in {result_path}"
+                ) from exc
+            self._copy_output_files()
+            return value, stdout, stderr
+        raise self._failure(record, stderr)
+
+    def _failure(self, record: dict | None, stderr: str) -> RemoteJobError:
+        tail = "\n".join(stderr.splitlines()[-_STDERR_TAIL_LINES:])
+        common = {
+            "job_id": self.id,
+            "job_name": self.name,
+            "stage_dir": str(self.stage_dir),
+            "stderr_tail": tail,
+            "queue_state": self._row["queue_state"],
+        }
+        if record is None:
+            return RemoteJobError(
+                **{**common, "queue_state": self._row["queue_state"] or "vanished"}
+            )
+        exc = None
+        if record.get("exception_pickle"):
+            try:
+                exc = cloudpickle.loads(record["exception_pickle"])
+            except Exception:
+                exc = None  # class not importable here: the repr and traceback still tell
+        message = (
+            None if record.get("stage") == "call" else f"(failed while: {record.get('stage')})"
+        )
+        return RemoteJobError(
+            **common,
+            remote_exception_repr=record.get("exception_repr"),
+            remote_traceback=record.get("traceback"),
+            remote_exception=exc,
+            message=message,
+        )
+
+    def _copy_output_files(self) -> None:
+        info = self._row["info"]
+        patterns, out_dir = info.get("output_files", []), info.get("output_dir")
+        if not patterns or not out_dir:
+            return
+        for pattern in patterns:
+            for src in sorted(self.stage_dir.glob(pattern)):
+                dst = Path(out_dir, src.relative_to(self.stage_dir))
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if src.is_dir():
+                    shutil.copytree(src, dst, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(src, dst)
+
+    def _forget_outputs(self) -> None:
+        for name in (
+            runner.RESULT_FILE,
+            runner.STARTED_FILE,
+            runner.STDOUT_FILE,
+            runner.STDERR_FILE,
+        ):
+            (self.stage_dir / name).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def mark_processed(self) -> None:
+        """Record that the job's outcome was consumed (succeeded/failed/died -> processed)."""
+        self.refresh()
+        if self.status == "processed":
+            return
+        self._row = self._db.transition(self.id, "processed", expect=FINAL_STATES)
+
+    def cancel(self) -> None:
+        """Cancel the job in its queue (if live) and record it as died ("cancelled")."""
+        self.refresh()
+        if self.status not in LIVE_STATES:
+            return
+        system = get_system(self.system_name, self._config)
+        remote_id = self.remote_id or self._find_in_queue(system)
+        if remote_id is not None:
+            try:
+                system.cancel([remote_id])
+            except SystemCommandError:
+                # finished jobs make some cancel commands fail; only a live job is a problem
+                state = system.status([remote_id]).get(remote_id)
+                if state is not None and not state.is_finished:
+                    raise
+        try:
+            self._row = self._db.transition(
+                self.id, "died", expect=LIVE_STATES, queue_state="cancelled"
+            )
+        except IllegalTransition:
+            self.refresh()  # it finished (or was handled by someone else) meanwhile
+
+    def clean(self, wipe: bool = False) -> None:
+        """Delete the job's files.
+
+        Parameters
+        ----------
+        wipe : bool
+            False: delete the remote run directory (if separate) and the staged inputs, keep
+            the result and logs. True: delete the local stage directory too and mark the job
+            ``cleaned`` (its results are gone).
+
+        Raises
+        ------
+        RuntimeError
+            If the job is still queued or running (cancel it first).
+        """
+        self.refresh()
+        if self.status in LIVE_STATES:
+            raise RuntimeError(f"job {self.id} is {self.status}; cancel() it before clean()")
+        remote_dir = self._row["remote_dir"]
+        if remote_dir and remote_dir != str(self.stage_dir) and self.system_name:
+            get_system(self.system_name, self._config).remove_dir(remote_dir)
+        if wipe:
+            shutil.rmtree(self.stage_dir, ignore_errors=True)
+            if self.status != "cleaned":
+                self._row = self._db.transition(self.id, "cleaned")
+            return
+        keep = {runner.RESULT_FILE, runner.STDOUT_FILE, runner.STDERR_FILE, runner.SCRIPT_FILE}
+        keep |= {
+            str(p.relative_to(self.stage_dir))
+            for pat in self._row["info"].get("output_files", [])
+            for p in self.stage_dir.glob(pat)
+        }
+        for name in self._row["info"].get("input_files", []) + [runner.CALL_FILE]:
+            rel = Path(name) if not Path(name).is_absolute() else Path(Path(name).name)
+            path = self.stage_dir / rel
+            if str(rel) in keep:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)

@@ -1,0 +1,162 @@
+"""The text of a job script: scheduler header, resource variables, user commands, runner.
+
+Order (what the lead's queued autoparallelize and users rely on)::
+
+    #!/bin/bash
+    <scheduler default header> <system "header"> <header_extra>
+    cd <job dir>
+    export EXPYRE_NUM_NODES / EXPYRE_NUM_CORES / EXPYRE_NUM_CORES_PER_NODE / EXPYRE_NCORES_PER_NODE
+    <system "commands">          (raw shell: module load, PYTHONPATH, ...)
+    export <env_vars>            ("NAME=value" expanded at run time; bare "NAME" copied, quoted)
+    <pre_run_commands>           (raw shell)
+    <python_cmd> -m expyre.runner <job dir>
+    <post_run_commands>          (raw shell)
+    exit <the runner's exit code>
+
+Everything that is data rather than shell (paths, ids, copied env values) is quoted with
+:func:`shlex.quote`; config ``commands``, pre/post commands and the value part of
+``NAME=value`` are shell by design.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Iterable
+
+from expyre.resources import Selection
+from expyre.schedulers.base import JobRequest, Scheduler
+from expyre.units import format_time
+
+__all__ = ["env_var_lines", "format_header_lines", "job_script"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_var_lines(env_vars: Iterable[str], environ: dict[str, str] | None = None) -> list[str]:
+    """``export`` lines for a job's ``env_vars``.
+
+    Parameters
+    ----------
+    env_vars : iterable of str
+        ``"NAME=value"`` (value is shell text, expanded when the job runs, so
+        ``"NCORE=${EXPYRE_NUM_CORES_PER_NODE}"`` works), or ``"NAME"`` to copy this process's
+        value (quoted, never expanded).
+    environ : dict, optional
+        Where bare names are looked up (default ``os.environ``).
+
+    Raises
+    ------
+    ValueError
+        For an invalid variable name or a bare name that is not set here.
+    """
+    environ = os.environ if environ is None else environ
+    lines = []
+    for item in env_vars:
+        name, eq, value = str(item).partition("=")
+        if not _NAME.fullmatch(name):
+            raise ValueError(
+                f"env_vars entry {item!r}: {name!r} is not a valid variable name; "
+                "use NAME=value or NAME with NAME made of letters, digits and _"
+            )
+        if eq:
+            lines.append(f"export {name}={value}")
+        elif name in environ:
+            lines.append(f"export {name}={shlex.quote(environ[name])}")
+        else:
+            raise ValueError(
+                f"env_vars entry {name!r} asks to copy variable {name}, which is not set in "
+                f"this process; set it, or write {name}=value"
+            )
+    return lines
+
+
+def format_header_lines(lines: Iterable[str], fields: dict, what: str) -> list[str]:
+    """``str.format`` each header line with the job's fields.
+
+    Raises
+    ------
+    ValueError
+        Naming the line and the unknown field.
+    """
+    out = []
+    for line in lines:
+        try:
+            out.append(line.format(**fields))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"{what} line {line!r} cannot be formatted ({exc!r}); the fields available are "
+                f"{sorted(fields)} (write literal braces as {{{{ and }}}})"
+            ) from exc
+    return out
+
+
+def job_script(
+    *,
+    scheduler: Scheduler,
+    request: JobRequest,
+    selection: Selection,
+    job_id: str,
+    job_dir: str,
+    python_cmd: str,
+    no_default_header: bool = False,
+    system_header: Iterable[str] = (),
+    header_extra: Iterable[str] = (),
+    commands: Iterable[str] = (),
+    env_vars: Iterable[str] = (),
+    pre_run_commands: Iterable[str] = (),
+    post_run_commands: Iterable[str] = (),
+) -> str:
+    """Build the job script text (see the module docstring for its layout).
+
+    Parameters
+    ----------
+    scheduler : Scheduler
+        Supplies the default header lines.
+    request : JobRequest
+        What the header requests.
+    selection : Selection
+        Chosen resources (nodes, cores) exported to the job.
+    job_id : str
+        expyre job id.
+    job_dir : str
+        Absolute job directory where the job runs.
+    python_cmd : str
+        Shell words that start Python there.
+    """
+    fields = {
+        "num_nodes": selection.num_nodes,
+        "num_cores": selection.num_cores,
+        "num_cores_per_node": selection.num_cores_per_node,
+        "partition": selection.partition,
+        "id": job_id,
+        "job_name": request.job_name,
+        "max_time": format_time(selection.max_time_s),
+        "max_time_s": selection.max_time_s,
+        "max_mem_kB": selection.max_mem_kB or "",
+    }
+    header = [] if no_default_header else list(scheduler.default_header(request))
+    header += format_header_lines(system_header, fields, "config.json header")
+    header += format_header_lines(header_extra, fields, "header_extra")
+    quoted_dir = shlex.quote(job_dir)
+    lines = [
+        "#!/bin/bash",
+        *header,
+        f"# expyre job {job_id} (generated; edits are overwritten)",
+        f"cd {quoted_dir} || exit 97",
+        f"export EXPYRE_JOB_ID={shlex.quote(job_id)}",
+        f"export EXPYRE_NUM_NODES={selection.num_nodes}",
+        f"export EXPYRE_NUM_CORES={selection.num_cores}",
+        f"export EXPYRE_NUM_CORES_PER_NODE={selection.num_cores_per_node}",
+        f"export EXPYRE_NCORES_PER_NODE={selection.num_cores_per_node}",
+        *commands,
+        *env_var_lines(env_vars),
+        *pre_run_commands,
+        f"{python_cmd} -m expyre.runner {quoted_dir}",
+        "expyre_exit_code=$?",
+        *post_run_commands,
+        "exit $expyre_exit_code",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,231 @@
+"""Watching many jobs at once: one scheduler query per system per poll, adaptive intervals.
+
+:func:`refresh_jobs` brings the database up to date for a set of jobs: it asks each system
+about all of its jobs in ONE status call, moves jobs to ``started``, stages finished jobs'
+directories back and reads their result files. A job that left the queue without a result
+file is declared ``died`` only after a grace period (``EXPYRE_DIED_GRACE`` seconds, default
+60: shared filesystems can be slow to show a file) and after the scheduler's accounting was
+asked what happened to it -- unless the queue already said it was killed (time limit,
+cancelled, out of memory, node failure).
+
+:func:`wait_for_jobs` loops over :func:`refresh_jobs` and yields jobs as they finish.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+
+from expyre import runner
+from expyre.errors import JobNotReady
+from expyre.func import ExPyRe
+from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition
+from expyre.schedulers.base import QueueState
+from expyre.system import System, get_system
+
+__all__ = ["adaptive_interval", "died_grace_s", "refresh_jobs", "status_counts", "wait_for_jobs"]
+
+PROGRESS_KEYS = ("created", "submitted", "queued", "running", "succeeded", "failed", "died")
+
+
+def died_grace_s() -> float:
+    """Seconds a job may be out of the queue without a result before it is ``died``."""
+    text = os.environ.get("EXPYRE_DIED_GRACE", "60")
+    try:
+        return max(0.0, float(text))
+    except ValueError as exc:
+        raise ValueError(
+            f"EXPYRE_DIED_GRACE={text!r} is not a number of seconds; set e.g. EXPYRE_DIED_GRACE=60"
+        ) from exc
+
+
+def adaptive_interval(elapsed_s: float) -> float:
+    """Poll interval, s: about 1 s for young waits, growing to 30 s after ~5 minutes."""
+    return min(30.0, max(1.0, elapsed_s / 10.0))
+
+
+def status_counts(jobs: Iterable[ExPyRe]) -> dict[str, int]:
+    """Counts by progress category (created/submitted/queued/running/succeeded/failed/died).
+
+    ``queued`` is a submitted job the queue reported as waiting, ``running`` a started one;
+    ``processed`` jobs count as ``succeeded`` (their outcome was consumed already).
+    """
+    counts = Counter({k: 0 for k in PROGRESS_KEYS})
+    for job in jobs:
+        status = job.status
+        if status == "submitted" and job.row["queue_state"] in ("queued", "held"):
+            status = "queued"
+        elif status == "started":
+            status = "running"
+        elif status == "processed":
+            status = "succeeded"
+        counts[status] += 1
+    return dict(counts)
+
+
+def _system_of(job: ExPyRe) -> System:
+    return get_system(job.system_name, job._config)
+
+
+def _read_outcome(job: ExPyRe) -> str | None:
+    """ "succeeded"/"failed" from the staged result file, or None if there is none yet."""
+    path = job.stage_dir / runner.RESULT_FILE
+    if not path.exists():
+        return None
+    try:
+        return "succeeded" if pickle.loads(path.read_bytes()).get("ok") else "failed"
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None  # being replaced right now; the next poll reads it
+
+
+def _set(job: ExPyRe, status: str, **fields) -> None:
+    try:
+        job._row = job._db.transition(job.id, status, expect=LIVE_STATES, **fields)
+    except IllegalTransition:
+        job.refresh()  # another driver (or xpr) moved it first; its word stands
+
+
+def _stage_out(job: ExPyRe, system: System) -> None:
+    remote_dir = job.row["remote_dir"]
+    if remote_dir and remote_dir != str(job.stage_dir):
+        system.stage_out(remote_dir, job.stage_dir)
+
+
+def refresh_jobs(jobs: Iterable[ExPyRe]) -> None:
+    """Update the state of ``jobs`` from their queues, one status call per system.
+
+    Parameters
+    ----------
+    jobs : iterable of ExPyRe
+        Jobs to refresh; those not queued or running are only re-read from the database.
+    """
+    groups: dict[tuple[str, str], list[ExPyRe]] = {}
+    for job in jobs:
+        job.refresh()
+        if job.status in LIVE_STATES and job.remote_id and job.system_name:
+            groups.setdefault((str(job._config.root), job.system_name), []).append(job)
+    for group in groups.values():
+        system = _system_of(group[0])
+        states = system.status([job.remote_id for job in group])
+        gone = []
+        for job in group:
+            state = states.get(job.remote_id)
+            if state is not None and not state.is_finished:
+                _still_in_queue(job, state)
+            elif not _finished(job, system, state):
+                gone.append((job, state))
+        if gone:
+            accounting = system.accounting([job.remote_id for job, _ in gone])
+            for job, state in gone:
+                _left_without_result(job, system, state, accounting.get(job.remote_id))
+
+
+def _still_in_queue(job: ExPyRe, state: QueueState) -> None:
+    if state == QueueState.RUNNING and job.status == "submitted":
+        _set(job, "started", queue_state=state.value)
+    elif job.row["queue_state"] != state.value or job.row["left_queue_at"] is not None:
+        job._row = job._db.update(job.id, queue_state=state.value, left_queue_at=None)
+
+
+def _finished(job: ExPyRe, system: System, state: QueueState | None) -> bool:
+    """Handle a job that is out of the queue; True if its fate is decided now."""
+    _stage_out(job, system)
+    outcome = _read_outcome(job)
+    qs = state.value if state is not None else job.row["queue_state"]
+    if outcome is not None:
+        _set(job, outcome, queue_state=qs)
+        return True
+    if state is not None and state.was_killed:
+        _set(job, "died", queue_state=state.value)
+        return True
+    return False
+
+
+def _left_without_result(
+    job: ExPyRe, system: System, state: QueueState | None, accounted: QueueState | None
+) -> None:
+    if accounted is not None and accounted.was_killed:
+        _set(job, "died", queue_state=accounted.value)
+        return
+    now = time.time()
+    left_at = job.row["left_queue_at"]
+    if left_at is None:
+        job._row = job._db.update(job.id, left_queue_at=now)
+        left_at = now
+    if now - left_at < died_grace_s():
+        return
+    _stage_out(job, system)  # one last look: the file may have appeared meanwhile
+    outcome = _read_outcome(job)
+    if outcome is not None:
+        _set(job, outcome)
+        return
+    final = accounted or state
+    _set(job, "died", queue_state=final.value if final is not None else "vanished")
+
+
+def wait_for_jobs(
+    jobs: Iterable[ExPyRe],
+    timeout: float = 3600,
+    check_interval: float | None = None,
+    on_progress: Callable[[dict[str, int], float], None] | None = None,
+) -> Iterator[ExPyRe]:
+    """Yield each job as it reaches a final state, in completion order.
+
+    Parameters
+    ----------
+    jobs : iterable of ExPyRe
+        Started jobs (already finished ones are yielded after the first poll).
+    timeout : float
+        Longest total wait, seconds (0: poll once).
+    check_interval : float, optional
+        Seconds between polls; None adapts (:func:`adaptive_interval`).
+    on_progress : callable, optional
+        Called as ``on_progress(counts, elapsed_s)`` after every poll, with
+        :func:`status_counts` of all jobs.
+
+    Yields
+    ------
+    ExPyRe
+        A job in state succeeded, failed, died or processed; its ``get_results(timeout=0)``
+        returns (or raises :class:`expyre.func.RemoteJobError`) without waiting.
+
+    Raises
+    ------
+    JobNotReady
+        When ``timeout`` passes with jobs unfinished (lists them).
+    ValueError
+        If a job was never started, or is stale/cleaned.
+    """
+    all_jobs = list({job.id: job for job in jobs}.values())
+    for job in all_jobs:
+        job.refresh()
+        if job.status in ("created", "stale", "cleaned"):
+            raise ValueError(
+                f"job {job.id} is {job.status}; only started jobs can be waited for "
+                "(call start() first, or create a new job)"
+            )
+    pending = list(all_jobs)
+    t0 = time.monotonic()
+    while True:
+        refresh_jobs(pending)
+        done = [job for job in pending if job.status in FINAL_STATES]
+        pending = [job for job in pending if job.status not in FINAL_STATES]
+        elapsed = time.monotonic() - t0
+        if on_progress is not None:
+            on_progress(status_counts(all_jobs), elapsed)
+        yield from done
+        if not pending:
+            return
+        elapsed = time.monotonic() - t0
+        if elapsed >= timeout:
+            listing = ", ".join(f"{j.name} ({j.id}, {j.status})" for j in pending[:20])
+            more = f" and {len(pending) - 20} more" if len(pending) > 20 else ""
+            raise JobNotReady(
+                f"{len(pending)} job(s) not finished after {timeout:g} s: {listing}{more}; "
+                "wait longer (timeout=...) or rerun later -- running jobs are not lost"
+            )
+        interval = check_interval if check_interval is not None else adaptive_interval(elapsed)
+        time.sleep(max(0.0, min(interval, timeout - elapsed)))

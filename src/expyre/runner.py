@@ -1,0 +1,138 @@
+"""What runs inside a job: ``python -m expyre.runner JOB_DIR``.
+
+Load the pickled call, run it, write the outcome atomically, exit with a meaningful code:
+
+* 0 -- the function returned; ``_expyre_result.pkl`` holds the value;
+* 1 -- the function raised; the result file holds the exception's repr, its traceback text
+  and (if it pickles) the exception itself;
+* 2 -- the call could not be loaded or the result could not be written (same file format,
+  describing that problem).
+
+The result file is a plain pickle of a dict whose payload (value or exception) is a nested
+cloudpickle byte string, so the repr and traceback can always be read back even when the
+payload cannot be unpickled on the driver's side. This module imports nothing from expyre,
+so a job only needs ``cloudpickle`` and this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+CALL_FILE = "_expyre_call.pkl"
+META_FILE = "_expyre_meta.json"
+RESULT_FILE = "_expyre_result.pkl"
+STARTED_FILE = "_expyre_started"
+SCRIPT_FILE = "_expyre_job.sh"
+STDOUT_FILE = "_expyre_job.stdout"
+STDERR_FILE = "_expyre_job.stderr"
+
+EXIT_OK, EXIT_RAISED, EXIT_RUNNER_ERROR = 0, 1, 2
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see all of it or nothing (fsync + rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def failure_record(exc: BaseException, stage: str) -> dict[str, Any]:
+    """Result dict describing an exception raised during ``stage`` ("call", "load", ...)."""
+    import cloudpickle
+
+    try:
+        payload = cloudpickle.dumps(exc)
+    except Exception:  # an exception holding unpicklable state: keep its text only
+        payload = None
+    return {
+        "ok": False,
+        "stage": stage,
+        "exception_repr": repr(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        "exception_pickle": payload,
+        "host": socket.gethostname(),
+        "finished_at": time.time(),
+    }
+
+
+def run(job_dir: str | os.PathLike) -> int:
+    """Run the call staged in ``job_dir``; returns the exit code (see module docstring)."""
+    job_dir = Path(job_dir).resolve()
+    os.chdir(job_dir)
+    result_path = job_dir / RESULT_FILE
+    write_atomic(
+        job_dir / STARTED_FILE,
+        json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "at": time.time()}).encode(),
+    )
+    try:
+        import cloudpickle
+
+        _extend_sys_path(job_dir)
+        call = pickle.loads((job_dir / CALL_FILE).read_bytes())
+        function, args, kwargs = call["function"], call["args"], call["kwargs"]
+    except BaseException as exc:  # noqa: BLE001 - anything here must be reported, not lost
+        write_atomic(result_path, pickle.dumps(failure_record(exc, "load")))
+        traceback.print_exc()
+        return EXIT_RUNNER_ERROR
+
+    try:
+        value = function(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - the user's exception is the job's result
+        write_atomic(result_path, pickle.dumps(failure_record(exc, "call")))
+        traceback.print_exc()
+        return EXIT_RAISED
+
+    try:
+        record = {
+            "ok": True,
+            "value_pickle": cloudpickle.dumps(value),
+            "host": socket.gethostname(),
+            "finished_at": time.time(),
+        }
+        write_atomic(result_path, pickle.dumps(record))
+    except BaseException as exc:  # noqa: BLE001
+        wrapped = RuntimeError(f"the function returned a value that cannot be pickled: {exc!r}")
+        write_atomic(result_path, pickle.dumps(failure_record(wrapped, "save")))
+        traceback.print_exc()
+        return EXIT_RUNNER_ERROR
+    return EXIT_OK
+
+
+def _extend_sys_path(job_dir: Path) -> None:
+    """Make the driver's modules importable: append its sys.path entries that exist here.
+
+    Functions from importable user modules are pickled by reference; when the job runs on
+    the same filesystem as the driver (host null, shared home) this finds them. Appended,
+    never prepended, so the job's own environment wins.
+    """
+    try:
+        meta = json.loads((job_dir / META_FILE).read_text())
+    except (OSError, ValueError):
+        return
+    for entry in meta.get("sys_path", []):
+        if entry and entry not in sys.path and os.path.isdir(entry):
+            sys.path.append(entry)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m expyre.runner JOB_DIR``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m expyre.runner JOB_DIR", file=sys.stderr)
+        return EXIT_RUNNER_ERROR
+    return run(argv[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The ``local`` scheduler: pure translation for :mod:`expyre.localqueue`.
+
+Like every scheduler it only builds header lines and argv lists and parses output; the
+:class:`expyre.system.System` runs them. The queue's own state lives in ``queue_dir``.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from expyre.schedulers.base import JobRequest, QueueState, Scheduler
+
+__all__ = ["LocalScheduler"]
+
+_STATES = {
+    "queued": QueueState.QUEUED,
+    "running": QueueState.RUNNING,
+    "completed": QueueState.COMPLETED,
+    "failed": QueueState.FAILED,
+    "timeout": QueueState.TIMEOUT,
+    "cancelled": QueueState.CANCELLED,
+}
+
+
+class LocalScheduler(Scheduler):
+    """Scheduler for the embedded local queue.
+
+    Parameters
+    ----------
+    queue_dir : str
+        Directory of the queue's records (as seen where the jobs run).
+    python_cmd : str
+        Shell words starting Python where the jobs run (``expyre`` must be importable).
+    partition_cores : dict of str to int
+        Cores of each partition: the most the queue runs at once in that partition.
+    """
+
+    name = "local"
+    directive = "#LOCAL"
+
+    def __init__(
+        self,
+        queue_dir: str,
+        python_cmd: str = "python3",
+        partition_cores: dict[str, int] | None = None,
+    ) -> None:
+        self.queue_dir = queue_dir
+        self.python_argv = shlex.split(python_cmd)
+        self.partition_cores = dict(partition_cores or {})
+
+    def _tool(self, *args: str) -> list[str]:
+        return [*self.python_argv, "-m", "expyre.localqueue", "--queue-dir", self.queue_dir, *args]
+
+    def default_header(self, request: JobRequest) -> list[str]:
+        capacity = self.partition_cores.get(request.partition, request.num_cores_per_node)
+        options = {
+            "job-name": request.job_name,
+            "partition": request.partition,
+            "capacity": capacity,
+            "cores": request.num_cores,
+            "time": request.max_time_s,
+            "stdout": request.stdout,
+            "stderr": request.stderr,
+        }
+        return [
+            f"{self.directive} --{key}={shlex.quote(str(value))}"
+            for key, value in options.items()
+            if value is not None
+        ]
+
+    def submit_command(self, script_path: str, job_dir: str) -> list[str]:
+        return self._tool("submit", script_path)
+
+    def parse_submit_output(self, stdout: str) -> str:
+        words = stdout.split()
+        if len(words) != 1 or not words[0].isdigit():
+            raise ValueError(f"local queue submit printed {stdout!r}, expected one job id")
+        return words[0]
+
+    def status_command(self, remote_ids: list[str]) -> list[str]:
+        return self._tool("status", *remote_ids)
+
+    def parse_status_output(self, stdout: str, remote_ids: list[str]) -> dict[str, QueueState]:
+        wanted = set(remote_ids)
+        states = {}
+        for line in stdout.splitlines():
+            words = line.split()
+            if len(words) == 2 and words[0] in wanted:
+                states[words[0]] = _STATES.get(words[1], QueueState.UNKNOWN)
+        return states
+
+    def cancel_command(self, remote_ids: list[str]) -> list[str]:
+        return self._tool("cancel", *remote_ids)
+
+    def find_by_name_command(self, job_name_prefix: str) -> list[str] | None:
+        return self._tool("list", "--name-prefix", job_name_prefix)
+
+    def parse_find_by_name_output(self, stdout: str, job_name_prefix: str) -> dict[str, str]:
+        found = {}
+        for line in stdout.splitlines():
+            words = line.split(maxsplit=1)
+            if len(words) == 2 and words[1].startswith(job_name_prefix):
+                found[words[1]] = words[0]
+        return found

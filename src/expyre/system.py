@@ -1,0 +1,283 @@
+"""A configured system = a transport (local or ssh) + a scheduler (pure) + its config.
+
+The :class:`System` runs what its scheduler builds, through its transport, retrying
+transient failures (``EXPYRE_RETRY="tries seconds"``, default ``"3 5"``), and tracing each
+command with its duration on stderr when ``EXPYRE_TIMING_VERBOSE`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from expyre.config import ProjectConfig, SystemConfig, load_config
+from expyre.schedulers import QueueState, Scheduler, get_scheduler
+from expyre.transport import LocalTransport, Transport
+
+__all__ = ["SystemCommandError", "System", "get_system"]
+
+_COMMAND_TIMEOUT_S = 300.0  # one scheduler or ssh command; a hung ssh must not hang us forever
+
+
+class SystemCommandError(RuntimeError):
+    """A scheduler or transport command failed even after retries."""
+
+
+def _retry_policy() -> tuple[int, float]:
+    text = os.environ.get("EXPYRE_RETRY", "3 5")
+    try:
+        tries, wait = text.split()
+        return max(1, int(tries)), max(0.0, float(wait))
+    except ValueError as exc:
+        raise ValueError(
+            f"EXPYRE_RETRY={text!r} is not 'TRIES SECONDS'; set it like EXPYRE_RETRY='3 5'"
+        ) from exc
+
+
+def _trace(message: str) -> None:
+    if os.environ.get("EXPYRE_TIMING_VERBOSE"):
+        print(f"expyre timing: {message}", file=sys.stderr, flush=True)
+
+
+class System:
+    """One system of config.json, ready to stage, submit, poll and cancel.
+
+    Parameters
+    ----------
+    config : SystemConfig
+    root : Path
+        Project root (the local queue keeps its records under ``root/localqueue/NAME``).
+    transport : Transport, optional
+        Override (tests); default local for ``host: null``, ssh otherwise.
+    """
+
+    def __init__(self, config: SystemConfig, root: Path, transport: Transport | None = None):
+        self.config = config
+        self.name = config.name
+        self.root = Path(root)
+        self.transport = transport or self._make_transport()
+        self._rundir: str | None = None
+        self._scheduler: Scheduler | None = None
+        self._lock = threading.Lock()
+
+    def _make_transport(self) -> Transport:
+        if self.config.host is None:
+            return LocalTransport()
+        from expyre.ssh import SshTransport  # only needed (and only imported) for remote hosts
+
+        return SshTransport(self.config.host, remsh_cmd=self.config.remsh_cmd)
+
+    # ------------------------------------------------------------------ layout
+
+    @property
+    def is_local(self) -> bool:
+        """True for ``host: null`` (no ssh)."""
+        return self.config.host is None
+
+    @property
+    def rundir(self) -> str | None:
+        """Absolute directory holding job directories where jobs run, or None (= stage dirs)."""
+        if self._rundir is None:
+            rundir = self.config.rundir
+            if rundir is None and self.is_local:
+                return None
+            rundir = rundir or "expyre_rundir"
+            if not posixpath.isabs(rundir):
+                base = str(self.root) if self.is_local else self._remote_home()
+                rundir = posixpath.join(base, rundir)
+            self._rundir = rundir
+        return self._rundir
+
+    def _remote_home(self) -> str:
+        proc = self.run(["pwd"], what="find the remote home directory")
+        return proc.stdout.strip().splitlines()[-1]
+
+    def job_dir(self, job_id: str, stage_dir: str | os.PathLike) -> str:
+        """Where job ``job_id`` runs: its stage dir for local hosts without rundir."""
+        rundir = self.rundir
+        return str(stage_dir) if rundir is None else posixpath.join(rundir, job_id)
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler backend (built on first use)."""
+        if self._scheduler is None:
+            options = {}
+            if self.config.scheduler == "local":
+                if self.is_local:
+                    queue_dir = str(self.root / "localqueue" / self.name)
+                else:
+                    queue_dir = posixpath.join(self.rundir, "_localqueue")
+                options = {
+                    "queue_dir": queue_dir,
+                    "python_cmd": self.config.python_cmd,
+                    "partition_cores": {
+                        name: p.num_cores for name, p in self.config.partitions.items()
+                    },
+                }
+            self._scheduler = get_scheduler(self.config.scheduler, **options)
+        return self._scheduler
+
+    # ------------------------------------------------------------------ running commands
+
+    def run(
+        self, argv: list[str], *, cwd: str | None = None, what: str, retry: bool = True
+    ) -> subprocess.CompletedProcess:
+        """Run ``argv`` on the system, retrying transient failures.
+
+        Parameters
+        ----------
+        argv : list of str
+            Command; items are never shell-interpreted.
+        cwd : str, optional
+            Directory on the system to run in.
+        what : str
+            What the command is for, used in messages.
+        retry : bool
+            Retry on non-zero exit or transport errors.
+
+        Raises
+        ------
+        SystemCommandError
+            With the command, its exit code and output, after the last try.
+        """
+        tries, wait = _retry_policy() if retry else (1, 0.0)
+        last = ""
+        for attempt in range(1, tries + 1):
+            t0 = time.monotonic()
+            try:
+                proc = self.transport.run(argv, cwd=cwd, timeout=_COMMAND_TIMEOUT_S)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                last = repr(exc)
+            else:
+                _trace(
+                    f"{self.name}: {shlex.join(argv)[:200]} -> {proc.returncode} "
+                    f"in {time.monotonic() - t0:.2f} s"
+                )
+                if proc.returncode == 0:
+                    return proc
+                last = f"exit code {proc.returncode}, stdout {proc.stdout[-2000:]!r}, stderr {proc.stderr[-2000:]!r}"
+            if attempt < tries:
+                time.sleep(wait)
+        raise SystemCommandError(
+            f"system {self.name!r} ({self.transport.where}): could not {what}: "
+            f"{shlex.join(argv)} failed {tries} time(s); last: {last}"
+        )
+
+    def _with_pre_submit(self, argv: list[str]) -> list[str]:
+        if not self.config.pre_submit_cmds:
+            return argv
+        script = " && ".join([*self.config.pre_submit_cmds, "exec " + shlex.join(argv)])
+        return ["bash", "-c", script]
+
+    # ------------------------------------------------------------------ staging
+
+    def stage_in(self, stage_dir: str | os.PathLike, job_dir: str) -> None:
+        """Copy a stage directory to where the job runs (no-op when they are the same)."""
+        t0 = time.monotonic()
+        self.transport.put_dir(str(stage_dir), job_dir)
+        _trace(f"{self.name}: stage in {job_dir} in {time.monotonic() - t0:.2f} s")
+
+    def stage_out(self, job_dir: str, stage_dir: str | os.PathLike) -> None:
+        """Copy a job directory back into its stage directory (no-op when the same)."""
+        t0 = time.monotonic()
+        self.transport.get_dir(job_dir, str(stage_dir))
+        _trace(f"{self.name}: stage out {job_dir} in {time.monotonic() - t0:.2f} s")
+
+    # ------------------------------------------------------------------ queue operations
+
+    def submit(self, script_path: str, job_dir: str) -> str:
+        """Submit a job script once (no retry: a retried submit could queue a duplicate).
+
+        Returns
+        -------
+        str
+            The scheduler's job id.
+
+        Raises
+        ------
+        SystemCommandError
+            If the submit command failed or printed no job id.
+        """
+        argv = self._with_pre_submit(self.scheduler.submit_command(script_path, job_dir))
+        proc = self.run(argv, cwd=job_dir, what="submit a job", retry=False)
+        try:
+            return self.scheduler.parse_submit_output(proc.stdout)
+        except ValueError as exc:
+            raise SystemCommandError(f"system {self.name!r}: {exc}") from exc
+
+    def status(self, remote_ids: list[str]) -> dict[str, QueueState]:
+        """States of all ``remote_ids`` in ONE scheduler call; ids not in the queue are absent."""
+        if not remote_ids:
+            return {}
+        proc = self.run(
+            self.scheduler.status_command(remote_ids), what="ask the queue for job states"
+        )
+        return self.scheduler.parse_status_output(proc.stdout, remote_ids)
+
+    def accounting(self, remote_ids: list[str]) -> dict[str, QueueState]:
+        """Final states from the scheduler's accounting (sacct, qacct), {} where unavailable."""
+        argv = self.scheduler.accounting_command(remote_ids) if remote_ids else None
+        if argv is None:
+            return {}
+        try:
+            proc = self.run(argv, what="ask accounting about finished jobs")
+        except SystemCommandError:
+            return {}  # accounting is a hint; the grace period still protects us
+        return self.scheduler.parse_accounting_output(proc.stdout, remote_ids)
+
+    def find_by_name(self, job_name: str) -> str | None:
+        """Scheduler id of a queued job named exactly ``job_name``; None if not found.
+
+        Raises
+        ------
+        NotImplementedError
+            If the scheduler cannot search by name.
+        """
+        argv = self.scheduler.find_by_name_command(job_name)
+        if argv is None:
+            raise NotImplementedError(f"scheduler {self.scheduler.name!r} cannot find jobs by name")
+        proc = self.run(argv, what="look for a job by name")
+        return self.scheduler.parse_find_by_name_output(proc.stdout, job_name).get(job_name)
+
+    def cancel(self, remote_ids: list[str]) -> None:
+        """Cancel jobs (errors from already finished jobs are ignored by the caller)."""
+        if remote_ids:
+            self.run(self.scheduler.cancel_command(remote_ids), what="cancel jobs", retry=False)
+
+    def remove_dir(self, job_dir: str) -> None:
+        """Delete a job directory where jobs run (only ever a path under ``rundir``)."""
+        rundir = self.rundir
+        if rundir is None or not job_dir.startswith(rundir.rstrip("/") + "/"):
+            raise ValueError(f"refusing to delete {job_dir!r}: not inside rundir {rundir!r}")
+        self.run(["rm", "-rf", "--", job_dir], what="delete a job directory")
+
+
+_SYSTEMS: dict[tuple[str, str], System] = {}
+_SYSTEMS_LOCK = threading.Lock()
+
+
+def get_system(name: str | None = None, config: ProjectConfig | None = None) -> System:
+    """The (cached, so ssh connections are shared) System called ``name``.
+
+    Parameters
+    ----------
+    name : str, optional
+        System name; None picks the default (``EXPYRE_SYS`` etc., see :mod:`expyre.config`).
+    config : ProjectConfig, optional
+        Default: :func:`expyre.config.load_config`.
+    """
+    config = config or load_config()
+    sys_config = config.system(name)
+    cache_key = (str(config.root), sys_config.name)
+    with _SYSTEMS_LOCK:
+        system = _SYSTEMS.get(cache_key)
+        if system is None or system.config != sys_config:
+            system = System(sys_config, config.root)
+            _SYSTEMS[cache_key] = system
+    return system
