@@ -44,7 +44,13 @@ class FitTask:
     output_path: Path
     digest: str
     stdout_file: Path | None = None
+    #: completion record path; default ``.<output name>.wfl-fit.json`` beside the output
+    record: Path | None = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def record_path(self) -> Path:
+        return self.record if self.record is not None else record_path(self.output_path)
 
 
 def canonical_configs(configs: Iterable[Atoms]) -> list[Atoms]:
@@ -85,7 +91,7 @@ def finished_output(task: FitTask, overwrite: bool = False) -> Path | None:
     """
     if overwrite or not task.output_path.exists():
         return None
-    rec = record_path(task.output_path)
+    rec = task.record_path
     if not rec.exists():
         warnings.warn(
             f"{task.output_path} exists without a wfl completion record (made elsewhere); "
@@ -123,6 +129,9 @@ def write_outputs(task: FitTask, result: dict, stdout_text: str | None = None) -
     out.parent.mkdir(parents=True, exist_ok=True)
     main_name = out.name
     files = dict(result["files"])
+    for name in files:
+        if Path(name).name != name:
+            raise RuntimeError(f"fit {task.name} returned a file name with a directory: {name}")
     if main_name not in files:
         raise RuntimeError(f"fit {task.name} returned no {main_name}; got {sorted(files)}")
     ordered = [n for n in files if n != main_name] + [main_name]
@@ -142,7 +151,7 @@ def write_outputs(task: FitTask, result: dict, stdout_text: str | None = None) -
         "finished": result.get("finished"),
         "host": result.get("host"),
     }
-    rec = record_path(out)
+    rec = task.record_path
     tmp = rec.with_name(rec.name + ".tmp")
     tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, rec)
