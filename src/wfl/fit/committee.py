@@ -48,7 +48,7 @@ def subsample(configs: list[Atoms], fraction: float | None, seed: int) -> list[A
     """A reproducible random subset of ``ceil(fraction * len(configs))`` configurations."""
     if fraction is None or fraction >= 1.0:
         return configs
-    if not 0.0 < fraction:
+    if fraction <= 0.0:
         raise ValueError(f"subsample_fraction={fraction} must be in (0, 1].")
     n = max(1, math.ceil(fraction * len(configs)))
     chosen = np.sort(np.random.default_rng(seed).choice(len(configs), size=n, replace=False))
