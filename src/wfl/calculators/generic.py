@@ -15,7 +15,11 @@ from typing import Any
 from ase import Atoms
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
-from wfl.utils.calc import calculator_class, construct_calculator_picklesafe
+from wfl.utils.calc import (
+    calculator_class,
+    construct_calculator_picklesafe,
+    reset_calculator,
+)
 from wfl.utils.results import save_results
 
 __all__ = ["calculate", "construct_calculator_picklesafe"]
@@ -50,8 +54,9 @@ def _calculate(
     calculator : Calculator or (CalculatorClass, args, kwargs)
         Calculator, or a tuple to build it in the worker.
     properties : list of str, optional
-        ASE property names to compute. Default: energy and forces, and stress for fully
-        periodic cells, where the calculator implements them.
+        ASE property names to compute and store. Default: energy and forces, and stress
+        for fully periodic cells, where the calculator implements them; everything else the
+        calculator produced on the way is stored too.
     output_prefix : str, default "calc_"
         Prefix of the result keys: ``info[prefix + "energy"]`` (eV), ``arrays[prefix +
         "forces"]`` (eV/Å), ``info[prefix + "stress"]`` (eV/Å³, Voigt), and any other
@@ -69,12 +74,13 @@ def _calculate(
     calc = construct_calculator_picklesafe(calculator)
     results = []
     for atoms in atoms_list:
-        atoms.calc = calc
+        atoms.calc = reset_calculator(calc)
         props = list(properties) if properties is not None else _default_properties(calc, atoms)
         try:
             for name in props:
                 calc.get_property(name, atoms)
-            save_results(atoms, calc.results, output_prefix)
+            # asked-for properties only; by default everything the calculator produced
+            save_results(atoms, calc.results, output_prefix, properties)
         except Exception as exc:
             if raise_calc_exceptions:
                 raise

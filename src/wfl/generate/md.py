@@ -12,17 +12,29 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms, units
+from ase.md import velocitydistribution
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
-from wfl.utils.calc import calculation_errors, construct_calculator_picklesafe
+from wfl.utils.calc import (
+    calculation_errors,
+    construct_calculator_picklesafe,
+    reset_calculator,
+)
 from wfl.utils.results import save_results
 
 logger = logging.getLogger(__name__)
 
 _SAVED_PROPERTIES = ("energy", "forces", "stress")
+
+
+def _thermalize(atoms: Atoms, temperature: float, rng: np.random.Generator) -> None:
+    # ASE 3.29 renamed MaxwellBoltzmannDistribution; both draw the same numbers from rng
+    thermalize = getattr(velocitydistribution, "thermalize_momenta", None)
+    if thermalize is None:
+        thermalize = velocitydistribution.MaxwellBoltzmannDistribution
+    thermalize(atoms, temperature_K=temperature, rng=rng)
 
 
 def _snapshot(atoms: Atoms, prefix: str, step: int, dt: float) -> Atoms:
@@ -47,11 +59,11 @@ def _md_one(
     traj_subselect: str | None,
     prefix: str,
 ) -> Atoms | list[Atoms]:
-    atoms.calc = calc
+    atoms.calc = reset_calculator(calc)
     t_init = temperature if init_temperature is None else init_temperature
     if t_init is not None and not atoms.get_momenta().any():
-        MaxwellBoltzmannDistribution(atoms, temperature_K=t_init, rng=rng)
-        Stationary(atoms)
+        _thermalize(atoms, t_init, rng)
+        velocitydistribution.Stationary(atoms)
     if temperature is None:
         dyn = VelocityVerlet(atoms, timestep=dt * units.fs, logfile=None)
     else:

@@ -9,7 +9,11 @@ from ase import Atoms, units
 from ase.filters import FrechetCellFilter
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
-from wfl.utils.calc import calculation_errors, construct_calculator_picklesafe
+from wfl.utils.calc import (
+    calculation_errors,
+    construct_calculator_picklesafe,
+    reset_calculator,
+)
 from wfl.utils.results import save_results
 
 logger = logging.getLogger(__name__)
@@ -56,7 +60,7 @@ def _optimize_one(
     traj_subselect: str | None,
     prefix: str,
 ) -> Atoms | list[Atoms] | None:
-    atoms.calc = calc
+    atoms.calc = reset_calculator(calc)
     target = atoms
     if pressure is not None:
         target = FrechetCellFilter(atoms, scalar_pressure=pressure * units.GPa)

@@ -73,3 +73,17 @@ def calculation_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - module is part of wfl
         pass
     return tuple(errors)
+
+
+def reset_calculator(calc: Any) -> Any:
+    """Forget everything ``calc`` remembers from the previous configuration.
+
+    One calculator serves all items of a chunk. Without a reset, state such as EMT's
+    neighbour list carries over from one item to the next and changes results in the last
+    bits, so they would depend on the chunk size. ASE's ``reset()`` drops the cached atoms,
+    which makes the next calculation re-initialise from scratch.
+    """
+    reset = getattr(calc, "reset", None)
+    if callable(reset):
+        reset()
+    return calc
