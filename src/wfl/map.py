@@ -8,6 +8,7 @@ from typing import Any
 from ase import Atoms
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
+from wfl.configset import ConfigSet
 
 
 def _map(
@@ -42,7 +43,7 @@ def _map(
     return [func(atoms, *args, **kwargs) for atoms in atoms_list]
 
 
-def map(*args: Any, **kwargs: Any):  # noqa: A001 - the user-facing name, as in wfl
+def map(*args: Any, **kwargs: Any) -> ConfigSet:  # noqa: A001 - the user-facing name, as in wfl
     return autoparallelize(
         _map, *args, default_autopara_info={"num_inputs_per_python_subprocess": 10}, **kwargs
     )

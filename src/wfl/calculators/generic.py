@@ -15,6 +15,7 @@ from typing import Any
 from ase import Atoms
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
+from wfl.configset import ConfigSet
 from wfl.utils.calc import (
     calculator_class,
     construct_calculator_picklesafe,
@@ -98,7 +99,7 @@ def _calculate(
     return results
 
 
-def calculate(*args: Any, **kwargs: Any):
+def calculate(*args: Any, **kwargs: Any) -> ConfigSet:
     calculator = kwargs.get("calculator", args[2] if len(args) > 2 else None)
     cls = calculator_class(calculator)
     defaults = dict(getattr(cls, "wfl_default_autopara_info", None) or {})

@@ -17,6 +17,7 @@ from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
+from wfl.configset import ConfigSet
 from wfl.utils.calc import (
     calculation_errors,
     construct_calculator_picklesafe,
@@ -168,7 +169,7 @@ def _md(
     return results
 
 
-def md(*args: Any, **kwargs: Any):
+def md(*args: Any, **kwargs: Any) -> ConfigSet:
     return autoparallelize(
         _md, *args, default_autopara_info={"num_inputs_per_python_subprocess": 1}, **kwargs
     )

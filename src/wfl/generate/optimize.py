@@ -9,6 +9,7 @@ from ase import Atoms, units
 from ase.filters import FrechetCellFilter
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
+from wfl.configset import ConfigSet
 from wfl.utils.calc import (
     calculation_errors,
     construct_calculator_picklesafe,
@@ -163,7 +164,7 @@ def _optimize(
     return results
 
 
-def optimize(*args: Any, **kwargs: Any):
+def optimize(*args: Any, **kwargs: Any) -> ConfigSet:
     return autoparallelize(
         _optimize, *args, default_autopara_info={"num_inputs_per_python_subprocess": 1}, **kwargs
     )

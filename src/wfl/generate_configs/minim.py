@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
+from wfl.configset import ConfigSet
 from wfl.generate.optimize import _optimize
 
 run_op = _optimize
 
 
-def run(*args: Any, **kwargs: Any):
+def run(*args: Any, **kwargs: Any) -> ConfigSet:
     return autoparallelize(
         _optimize, *args, default_autopara_info={"num_inputs_per_python_subprocess": 1}, **kwargs
     )
