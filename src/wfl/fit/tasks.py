@@ -116,7 +116,14 @@ def collect_outputs(directory: Path, names: Iterable[str], started: float) -> di
         path = directory / name
         if path.is_file():
             files[name] = path.read_bytes()
-    return {"files": files, "started": started, "finished": time.time(), "host": os.uname()[1]}
+    return {
+        "files": files,
+        "started": started,
+        "finished": time.time(),
+        "host": os.uname()[1],
+        # set by expyre's job script: tells which queued job (if any) made these files
+        "job_id": os.environ.get("EXPYRE_JOB_ID"),
+    }
 
 
 def write_outputs(task: FitTask, result: dict, stdout_text: str | None = None) -> Path:
@@ -150,6 +157,7 @@ def write_outputs(task: FitTask, result: dict, stdout_text: str | None = None) -
         "started": result.get("started"),
         "finished": result.get("finished"),
         "host": result.get("host"),
+        "job_id": result.get("job_id"),
     }
     rec = task.record_path
     tmp = rec.with_name(rec.name + ".tmp")

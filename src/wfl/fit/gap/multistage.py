@@ -266,5 +266,6 @@ def fit(
 
 def _write_marker(task: FitTask) -> None:
     tmp = task.record_path.with_name(task.record_path.name + ".tmp")
-    tmp.write_text(json.dumps({"digest": task.digest, "finished": time.time()}, indent=1))
+    record = {"digest": task.digest, "finished": time.time(), "job_id": None}
+    tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, task.record_path)
