@@ -1,0 +1,56 @@
+"""Helpers shared by expyre tests (config writers, functions that jobs run).
+
+Job functions live in this importable module (not in test files) so jobs unpickle them by
+reference without re-importing a test module.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def write_config(root, systems, **top):
+    """Write ``root/config.json`` with the given systems."""
+    (Path(root) / "config.json").write_text(json.dumps({"systems": systems, **top}))
+
+
+def local_system(num_cores=2, max_time=None, **extra):
+    """A config.json entry for this machine's local queue."""
+    return {
+        "host": None,
+        "scheduler": "local",
+        "python_cmd": sys.executable,
+        "partitions": {"cpu": {"num_cores": num_cores, "max_time": max_time}},
+        **extra,
+    }
+
+
+def square(x):
+    return x * x
+
+
+def fail_with(message):
+    raise ValueError(message)
+
+
+def sleep_then(seconds, value, log_dir=None):
+    """Sleep; with ``log_dir``, record start and end times there (for overlap counting)."""
+    start = time.time()
+    if log_dir:
+        Path(log_dir, f"{os.getpid()}.pid").write_text(str(os.getpid()))
+    time.sleep(seconds)
+    if log_dir:
+        Path(log_dir, f"{value}.span").write_text(f"{start} {time.time()}")
+    return value
+
+
+def report_env(names):
+    """Environment values the job sees, plus the current directory's listing."""
+    return {n: os.environ.get(n) for n in names}, sorted(os.listdir("."))
+
+
+def write_output(name, text):
+    Path(name).write_text(text)
+    return "ok"

@@ -1,0 +1,171 @@
+"""Project scope, layering of config.json files, and every config error (SPEC §4.1)."""
+
+import json
+import os
+import sys
+
+import pytest
+
+from expyre.config import ConfigError, find_root, load_config
+
+
+def _write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+
+
+SLURM = {
+    "host": "user@cluster",
+    "scheduler": "slurm",
+    "partitions": {"std": {"num_cores": 32, "max_time": "48h", "max_mem": "180GB"}},
+}
+
+
+@pytest.fixture
+def scope(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".expyre").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("EXPYRE_ROOT", raising=False)
+    monkeypatch.delenv("EXPYRE_SYS", raising=False)
+    monkeypatch.delenv("EXPYRE_RSH", raising=False)
+    return tmp_path
+
+
+def test_builtin_local_system_without_any_config(scope, monkeypatch):
+    monkeypatch.chdir(scope)
+    cfg = load_config()
+    assert cfg.root == scope / "home" / ".expyre"
+    local = cfg.system()
+    assert local.name == "local" and local.host is None and local.scheduler == "local"
+    assert local.partitions["local"].num_cores == os.cpu_count()
+    assert local.partitions["local"].max_time_s is None
+    assert local.python_cmd == sys.executable
+
+
+def test_nearest_expyre_dir_upwards_and_env_root(scope, monkeypatch):
+    project = scope / "proj"
+    deep = project / "a" / "b"
+    deep.mkdir(parents=True)
+    (project / "_expyre").mkdir()
+    monkeypatch.chdir(deep)
+    assert find_root() == project / "_expyre"
+    monkeypatch.setenv("EXPYRE_ROOT", str(scope / "elsewhere"))
+    assert find_root() == scope / "elsewhere"
+
+
+def test_project_config_layers_over_home(scope, monkeypatch):
+    _write(
+        scope / "home/.expyre/config.json",
+        {"systems": {"cluster": SLURM, "other": {**SLURM, "scheduler": "sge"}}},
+    )
+    override = {**SLURM, "partitions": {"big": {"num_cores": 64}}}
+    _write(
+        scope / "proj/_expyre/config.json",
+        {"systems": {"cluster": override}, "default_system": "cluster"},
+    )
+    monkeypatch.chdir(scope / "proj")
+    cfg = load_config()
+    assert set(cfg.systems) == {"cluster", "other", "local"}
+    assert list(cfg.systems["cluster"].partitions) == ["big"]  # whole system from the project
+    assert cfg.systems["other"].scheduler == "sge"
+    assert cfg.system().name == "cluster"
+    c = cfg.systems["other"]
+    assert c.python_cmd == "python3" and c.remsh_cmd == "ssh"
+    assert c.partitions["std"].max_time_s == 48 * 3600
+    assert c.partitions["std"].max_mem_kB == 180 * 1024**2
+
+
+def test_default_system_choice(scope, monkeypatch):
+    monkeypatch.chdir(scope)
+    _write(scope / "home/.expyre/config.json", {"systems": {"a": SLURM, "b": SLURM}})
+    with pytest.raises(ConfigError, match="EXPYRE_SYS"):
+        load_config().system()
+    monkeypatch.setenv("EXPYRE_SYS", "b")
+    assert load_config().system().name == "b"
+    monkeypatch.setenv("EXPYRE_SYS", "nope")
+    with pytest.raises(ConfigError, match="'nope'"):
+        load_config()
+    monkeypatch.delenv("EXPYRE_SYS")
+    _write(scope / "home/.expyre/config.json", {"systems": {"a": SLURM}})
+    assert load_config().system().name == "a"  # the single user system wins over built-in local
+    assert load_config().system("local").scheduler == "local"
+
+
+def test_expyre_rsh_sets_default_remote_shell(scope, monkeypatch):
+    monkeypatch.chdir(scope)
+    monkeypatch.setenv("EXPYRE_RSH", "ssh -p 2222")
+    _write(scope / "home/.expyre/config.json", {"systems": {"a": SLURM}})
+    assert load_config().systems["a"].remsh_cmd == "ssh -p 2222"
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ("{not json", "not valid JSON"),
+        ([1, 2], "JSON object"),
+        ({"sytems": {}}, r"unknown top-level key.*sytems"),
+        ({"systems": {"s": {**SLURM, "hots": "x"}}}, r"system 's': unknown key 'hots'"),
+        ({"systems": {"s": {**SLURM, "scheduler": "condor"}}}, r"system 's'.*'scheduler'.*condor"),
+        (
+            {"systems": {"s": {k: v for k, v in SLURM.items() if k != "scheduler"}}},
+            r"system 's'.*'scheduler' is missing",
+        ),
+        (
+            {"systems": {"s": {**SLURM, "partitions": {"p": {"max_time": "1h"}}}}},
+            r"partition 'p'.*'num_cores'.*missing",
+        ),
+        (
+            {"systems": {"s": {**SLURM, "partitions": {"p": {"num_cores": "8"}}}}},
+            r"partition 'p'.*positive integer",
+        ),
+        (
+            {
+                "systems": {
+                    "s": {**SLURM, "partitions": {"p": {"num_cores": 8, "max_time": "soon"}}}
+                }
+            },
+            r"partition 'p'.*max_time",
+        ),
+        (
+            {"systems": {"s": {**SLURM, "partitions": {"p": {"num_cores": 8, "max_mem": "big"}}}}},
+            r"partition 'p'.*max_mem",
+        ),
+        (
+            {"systems": {"s": {**SLURM, "partitions": {"p": {"num_cores": 8, "gpus": 1}}}}},
+            r"partition 'p'.*unknown key.*gpus",
+        ),
+        (
+            {"systems": {"s": {**SLURM, "partitions": {}}}},
+            r"system 's'.*'partitions' is missing or empty",
+        ),
+        (
+            {"systems": {"s": {**SLURM, "header": "#SBATCH -A x"}}},
+            r"system 's'.*'header'.*wrong type",
+        ),
+        (
+            {"systems": {"s": {**SLURM, "commands": [1]}}},
+            r"system 's'.*'commands'.*list of strings",
+        ),
+        (
+            {"systems": {"s": {**SLURM, "queues": {"q": {"num_cores": 1}}}}},
+            r"'partitions' or 'queues', not both",
+        ),
+        ({"systems": {"s": 5}}, r"system 's': must be an object"),
+        ({"systems": []}, r"'systems' must be an object"),
+    ],
+)
+def test_config_errors_name_file_system_and_key(scope, monkeypatch, data, match):
+    monkeypatch.chdir(scope)
+    path = scope / "home/.expyre/config.json"
+    _write(path, data)
+    with pytest.raises(ConfigError, match=match) as info:
+        load_config()
+    assert str(path) in str(info.value)
+
+
+def test_queues_is_a_synonym_of_partitions(scope, monkeypatch):
+    monkeypatch.chdir(scope)
+    sge = {"scheduler": "sge", "queues": {"all.q": {"num_cores": 16}}}
+    _write(scope / "home/.expyre/config.json", {"systems": {"g": sge}})
+    assert load_config().systems["g"].partitions["all.q"].num_cores == 16
