@@ -141,7 +141,7 @@ def test_two_processes_write_concurrently_without_lost_updates(tmp_path):
         for tag in ("a", "b")
     ]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert "locked" not in err
     # every read-modify-write counted: 2 x 150 submissions recorded
