@@ -21,7 +21,7 @@ _COMPONENTS = {
     "operation": "a different operation",
     "arguments": "the same operation with different arguments",
     "inputs": "different inputs",
-    "code": "different code (the operation or a function it calls was edited)",
+    "code": "different code (the operation, a function it calls, or an installed package changed)",
 }
 
 
