@@ -125,6 +125,8 @@ def _run(
         locs.append(loc)
         items.append(item)
 
+    # chosen before the skip check, so a WFL_EXPYRE_INFO key of a finished step counts as used
+    remote_info = _choose_remote_info(info)
     key_kwargs = dict(kwargs) if rng is None else {**kwargs, "rng": rng}
     key = operation_key(
         op, args, key_kwargs, items, info.initializer, info.hash_ignore, info.iterable_arg
@@ -135,7 +137,6 @@ def _run(
 
     # spawning after the key: the key must describe the generator as the caller gave it
     item_rngs = list(rng.spawn(len(items))) if rng is not None else None
-    remote_info = _choose_remote_info(info)
     if remote_info is None:
         results = run_items(
             op,

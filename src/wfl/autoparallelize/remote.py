@@ -88,6 +88,7 @@ def run_chunk(
     op_args: Sequence[Any],
     op_kwargs: dict[str, Any],
     num_inputs_per_python_subprocess: int,
+    iterable_arg: int | str = 0,
     unhashed: dict[str, Any] | None = None,
 ) -> list:
     """Run one chunk through the local pool path; this is the body of one queued job.
@@ -108,6 +109,7 @@ def run_chunk(
         num_inputs_per_python_subprocess=num_inputs_per_python_subprocess,
         initializer=initializer,
         item_rngs=item_rngs,
+        iterable_arg=iterable_arg,
     )
 
 
@@ -259,7 +261,10 @@ def run_queued(
             f"{remote_info.job_name}_chunk_{n}",
             run_chunk,
             (op, items[start:stop], chunk_rngs, list(args), hashed),
-            {"num_inputs_per_python_subprocess": autopara_info.num_inputs_per_python_subprocess},
+            {
+                "num_inputs_per_python_subprocess": autopara_info.num_inputs_per_python_subprocess,
+                "iterable_arg": autopara_info.iterable_arg,
+            },
             {"unhashed": unhashed},
         )
         jobs.append(job)
