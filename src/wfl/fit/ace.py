@@ -133,10 +133,10 @@ def run_pacemaker_here(
         log,
     ]
     with open(here / "pacemaker.stdout", "w") as out:
-        proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=here)
+        proc = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, text=True, cwd=here)
     stdout = (here / "pacemaker.stdout").read_text(errors="replace")
     if proc.returncode != 0 or not (here / yaml_out).exists():
-        tail = "\n".join(stdout.splitlines()[-15:])
+        tail = "\n".join((proc.stderr.strip().splitlines() or stdout.splitlines())[-15:])
         raise RuntimeError(f"pacemaker failed with exit code {proc.returncode} in {here}:\n{tail}")
     names = [yaml_out, input_file.name, log]
     try:

@@ -6,7 +6,7 @@ own variable, ``WFL_GAP_SIMPLE_FIT_REMOTEINFO`` or ``WFL_ACE_FIT_REMOTEINFO``, o
 ``WFL_EXPYRE_INFO`` key), submitted together as ``n`` jobs and gathered together, so they run
 concurrently as far as the queue allows. Without a queue they run one after another here.
 
-Member ``i`` uses seed ``seeds[i]`` (default ``base_seed + i``) for the fitter's random
+Member ``i`` uses seed ``seeds[i]`` (default ``base_seed + i``, base_seed=1) for the fitter's random
 choices and, with ``subsample_fraction < 1``, fits a random subset of the configurations
 drawn with ``numpy.random.default_rng(seeds[i])`` (so every rerun draws the same subsets).
 Each member's completion record holds its start/end time (``wfl.fit.tasks.read_record``).
@@ -63,7 +63,7 @@ def fit_committee(
     name: str,
     fit_dir: str | os.PathLike = ".",
     seeds: Sequence[int] | None = None,
-    base_seed: int = 0,
+    base_seed: int = 1,
     subsample_fraction: float | None = None,
     ref_property_prefix: str = "REF_",
     command: str | None = None,
@@ -90,8 +90,8 @@ def fit_committee(
         Output directory.
     seeds : list of int, optional
         One seed per member (default ``base_seed + i``).
-    base_seed : int, default 0
-        See ``seeds``.
+    base_seed : int, default 1
+        See ``seeds`` (gap_fit refuses ``rnd_seed=0``).
     subsample_fraction : float, optional
         Fraction of the configurations each member fits (default: all of them).
     ref_property_prefix : str, default "REF_"

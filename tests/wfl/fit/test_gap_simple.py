@@ -123,3 +123,9 @@ def test_queued_fit_on_remote_system(tmp_path, cu_configs, gap_fit_available, re
     )
     assert read_record(gp)["job_id"]
     assert rmse_per_atom(cu_configs, Potential(param_filename=str(gp))) < 0.010
+
+
+def test_gap_fit_error_message_comes_from_stderr(tmp_path, cu_configs, gap_fit_available):
+    params = dict(GAP_PARAMS, gp_file=str(tmp_path / "seed0.xml"), rnd_seed=0)
+    with pytest.raises(RuntimeError, match="SYSTEM ABORT.*seed"):
+        run_gap_fit(cu_configs, params, None)

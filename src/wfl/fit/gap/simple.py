@@ -150,13 +150,12 @@ def run_gap_fit_here(
         *argv,
     ]
     with open(here / _STDOUT, "w") as out:
-        proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=here)
+        proc = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, text=True, cwd=here)
     stdout = (here / _STDOUT).read_text(errors="replace")
     if proc.returncode != 0 or not (here / gp_name).exists():
-        tail = "\n".join(stdout.splitlines()[-15:])
-        raise RuntimeError(
-            f"gap_fit failed with exit code {proc.returncode} in {here}; last output:\n{tail}"
-        )
+        # gap_fit reports errors ("SYSTEM ABORT: ...") on stderr; its stdout is a long echo
+        tail = "\n".join((proc.stderr.strip().splitlines() or stdout.splitlines())[-15:])
+        raise RuntimeError(f"gap_fit failed with exit code {proc.returncode} in {here}:\n{tail}")
     result = collect_outputs(here, _gap_fit_output_names(gp_name, here), started)
     result["stdout"] = stdout
     return result
