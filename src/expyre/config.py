@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,7 +219,7 @@ def builtin_local_system() -> SystemConfig:
         host=None,
         scheduler="local",
         partitions={"local": PartitionConfig("local", num_cores=os.cpu_count() or 1)},
-        python_cmd=sys.executable,
+        python_cmd=shlex.quote(sys.executable),
     )
 
 
@@ -314,7 +315,9 @@ def parse_system(name: str, raw: Any, source: str) -> SystemConfig:
         pre_submit_cmds=list(raw.get("pre_submit_cmds", [])),
         rundir=raw.get("rundir"),
         remsh_cmd=raw.get("remsh_cmd") or os.environ.get("EXPYRE_RSH") or "ssh",
-        python_cmd=raw.get("python_cmd") or (sys.executable if not host else "python3"),
+        # shell words: the job script runs it, the local queue shlex-splits it
+        python_cmd=raw.get("python_cmd")
+        or (shlex.quote(sys.executable) if not host else "python3"),
         source=source,
     )
 

@@ -243,7 +243,16 @@ class System:
         if argv is None:
             raise NotImplementedError(f"scheduler {self.scheduler.name!r} cannot find jobs by name")
         proc = self.run(argv, what="look for a job by name")
-        return self.scheduler.parse_find_by_name_output(proc.stdout, job_name).get(job_name)
+        found = self.scheduler.parse_find_by_name_output(proc.stdout, job_name)
+        if job_name in found:
+            return found[job_name]
+        # a backend may shorten names: accept one unambiguous candidate of useful length
+        close = [
+            rid
+            for name, rid in found.items()
+            if name.startswith(job_name) or (len(name) >= 12 and job_name.startswith(name))
+        ]
+        return close[0] if len(close) == 1 else None
 
     def cancel(self, remote_ids: list[str]) -> None:
         """Cancel jobs (errors from already finished jobs are ignored by the caller)."""

@@ -1,6 +1,5 @@
 """Fixtures for expyre tests: an isolated project scope per test (never $HOME, never the repo)."""
 
-
 import pytest
 
 

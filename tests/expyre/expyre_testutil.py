@@ -6,6 +6,7 @@ reference without re-importing a test module.
 
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ def local_system(num_cores=2, max_time=None, **extra):
     return {
         "host": None,
         "scheduler": "local",
-        "python_cmd": sys.executable,
+        "python_cmd": shlex.quote(sys.executable),
         "partitions": {"cpu": {"num_cores": num_cores, "max_time": max_time}},
         **extra,
     }

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import sys
 
 import pytest
@@ -40,7 +41,7 @@ def test_builtin_local_system_without_any_config(scope, monkeypatch):
     assert local.name == "local" and local.host is None and local.scheduler == "local"
     assert local.partitions["local"].num_cores == os.cpu_count()
     assert local.partitions["local"].max_time_s is None
-    assert local.python_cmd == sys.executable
+    assert local.python_cmd == shlex.quote(sys.executable)
 
 
 def test_nearest_expyre_dir_upwards_and_env_root(scope, monkeypatch):
