@@ -22,9 +22,10 @@ ci_relaxed = minim_run(ci, co, calculator=(EMT, [], calculator_kwargs), pressure
 
 print(f"{'id':>3} {'formula':>8} {'E (eV/atom)':>12} {'V (A^3/atom)':>13} {'max|F| (eV/A)':>14} {'converged':>9}")
 for at in ci_relaxed:
-    energy = at.get_potential_energy() / len(at)
-    fmax = np.linalg.norm(at.get_forces(), axis=1).max()
+    # results are stored in info/arrays under the operation's prefix
+    energy = at.info["optimize_energy"] / len(at)
+    fmax = np.linalg.norm(at.arrays["optimize_forces"], axis=1).max()
     print(
         f"{at.info['structure_id']:>3} {at.get_chemical_formula():>8} {energy:>12.5f} "
-        f"{at.get_volume() / len(at):>13.4f} {fmax:>14.5f} {str(at.info.get('converged')):>9}"
+        f"{at.get_volume() / len(at):>13.4f} {fmax:>14.5f} {str(at.info['optimize_converged']):>9}"
     )
