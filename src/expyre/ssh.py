@@ -180,11 +180,17 @@ class SshTransport:
         return proc.returncode == 0
 
     def _ensure_master(self) -> None:
-        """Start the shared connection once (retried); later calls cost nothing."""
-        if self.control_path is None or self._master_ok:
+        """Start the shared connection once (retried); later calls cost one stat().
+
+        The master removes its socket when it exits (ControlPersist expired, ``close()``),
+        so a missing socket means: start a new one rather than log in for every command.
+        """
+        if self.control_path is None:
+            return
+        if self._master_ok and os.path.exists(self.control_path):
             return
         with self._lock:
-            if self._master_ok:
+            if self._master_ok and os.path.exists(self.control_path):
                 return
             if not self._master_alive():
                 self._start_master()
@@ -251,6 +257,11 @@ class SshTransport:
                     stdin=subprocess.DEVNULL,
                     timeout=30,
                 )
+                # the master unlinks its socket just after answering; wait for that so the
+                # next use starts a fresh master instead of talking to a dying one
+                deadline = time.monotonic() + 5
+                while os.path.exists(self.control_path) and time.monotonic() < deadline:
+                    time.sleep(0.05)
 
     # ------------------------------------------------------------------ Transport protocol
 
