@@ -170,3 +170,120 @@ def test_bad_arguments_are_clear_errors():
         Espresso(keep_files="some")
     with pytest.raises(ValueError, match="kspacing=-0.1"):
         Espresso(kspacing=-0.1)
+
+
+def test_generic_calculate_matches_direct_ase_and_flags_failures(tmp_path, monkeypatch):
+    """Through generic.calculate as a (Class, args, kwargs) tuple built in 2 pool workers."""
+    from wfl.calculators.generic import calculate
+    from wfl.configset import ConfigSet, OutputSpec
+
+    monkeypatch.chdir(tmp_path)
+    configs = [si_cell(rattle_seed=i) for i in range(3)]
+    bad = si_cell(rattle_seed=9)
+    bad.set_chemical_symbols(["Si", "C"])  # no C pseudopotential: this one must fail alone
+    configs.insert(1, bad)
+
+    out = calculate(
+        ConfigSet(configs),
+        OutputSpec("calc.xyz"),
+        calculator=(Espresso, [], dict(SI_KWARGS, workdir=str(tmp_path / "runs"))),
+        output_prefix="QE_",
+        autopara_info={"num_python_subprocesses": 2},
+    )
+    results = list(out)
+    assert len(results) == 4
+    assert results[1].info["calculation_failed"] is True
+    assert (
+        "no pseudopotential given for element(s) C" in results[1].info["calculation_failed_message"]
+    )
+    assert "QE_energy" not in results[1].info
+
+    good = [results[0], results[2], results[3]]
+    for i, at in enumerate(good):
+        direct = si_cell(rattle_seed=i)
+        direct.calc = Espresso(workdir=tmp_path / "direct", **SI_KWARGS)
+        assert at.info["QE_energy"] == pytest.approx(direct.get_potential_energy(), abs=1e-6)
+        assert np.allclose(at.arrays["QE_forces"], direct.get_forces(), atol=1e-5)
+        assert "calculation_failed" not in at.info
+    # successful runs leave no directories behind; the failed one is kept
+    kept = list((tmp_path / "runs").iterdir())
+    assert len(kept) == 1 and str(kept[0]) == results[1].info["calculation_failed_rundir"]
+
+
+def _local_queue_root(tmp_path, monkeypatch):
+    root = tmp_path / "_expyre"
+    root.mkdir()
+    monkeypatch.setenv("EXPYRE_ROOT", str(root))
+    monkeypatch.delenv("WFL_EXPYRE_INFO", raising=False)
+    return root
+
+
+def _queued_calculate_matches_direct(tmp_path, remote_info):
+    from wfl.calculators.generic import calculate
+    from wfl.configset import ConfigSet, OutputSpec
+
+    configs = [si_cell(rattle_seed=i) for i in range(2)]
+    out = calculate(
+        ConfigSet(configs),
+        OutputSpec(str(tmp_path / "queued.xyz")),
+        calculator=(Espresso, [], SI_KWARGS),
+        output_prefix="QE_",
+        autopara_info={"remote_info": remote_info},
+    )
+    results = list(out)
+    assert len(results) == 2
+    for i, at in enumerate(results):
+        direct = si_cell(rattle_seed=i)
+        direct.calc = Espresso(workdir=tmp_path / "direct", **SI_KWARGS)
+        assert at.info["QE_energy"] == pytest.approx(direct.get_potential_energy(), abs=1e-6)
+        assert np.allclose(at.arrays["QE_forces"], direct.get_forces(), atol=1e-5)
+
+
+def test_generic_calculate_as_queued_jobs_on_local_queue(tmp_path, monkeypatch):
+    root = _local_queue_root(tmp_path, monkeypatch)
+    _queued_calculate_matches_direct(
+        tmp_path,
+        {
+            "sys_name": "local",
+            "job_name": "qe_calc",
+            "resources": {"num_cores": 1, "max_time": "10m"},
+            "partial_node": True,
+            "num_inputs_per_queued_job": 1,
+            "env_vars": ["OMP_NUM_THREADS=1"],
+            "timeout": 600,
+        },
+    )
+    assert len(list((root / "stage").iterdir())) == 2  # one job per configuration
+
+
+def _remote_systems():
+    import json
+    import os
+    import re
+
+    cfg = Path(os.environ.get("HOME") or "~").expanduser() / ".expyre" / "config.json"
+    if not cfg.exists():
+        return []
+    names = [n for n in json.loads(cfg.read_text()).get("systems", {}) if n != "local"]
+    pattern = os.environ.get("EXPYRE_PYTEST_SYSTEMS")
+    return [n for n in names if not pattern or re.search(pattern, n)]
+
+
+@pytest.mark.remote
+@pytest.mark.parametrize("sys_name", _remote_systems() or [None])
+def test_generic_calculate_as_queued_jobs_on_remote_system(tmp_path, monkeypatch, sys_name):
+    if sys_name is None:
+        pytest.skip("no remote system in $HOME/.expyre/config.json (EXPYRE_PYTEST_SYSTEMS)")
+    _local_queue_root(tmp_path, monkeypatch)
+    _queued_calculate_matches_direct(
+        tmp_path,
+        {
+            "sys_name": sys_name,
+            "job_name": "qe_calc_remote",
+            "resources": {"num_cores": 1, "max_time": "10m"},
+            "partial_node": True,
+            "num_inputs_per_queued_job": 2,
+            "env_vars": ["OMP_NUM_THREADS=1"],
+            "timeout": 1800,
+        },
+    )

@@ -9,6 +9,7 @@ as such, laid out as the seed's ``POTCARs/<symbol>/POTCAR``.
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,103 @@ def test_bad_wfl_vasp_kwargs_is_a_clear_error(monkeypatch):
 def test_default_chunk_size_declared():
     assert Vasp.wfl_default_autopara_info == {"num_inputs_per_python_subprocess": 1}
     assert os.fspath(Vasp(workdir="x").workdir) == "x"
+
+
+# The seed's shell commands that write remoteinfo.json (the key, elided in the seed, is the
+# minim run's); run through bash so quoting and expansion are exactly what a user gets.
+SEED_REMOTEINFO_SH = r"""cat<<EOF > remoteinfo.json
+{
+ "generate_configs/minim.py::run" : {
+     "sys_name": "${sys_name}",
+     "job_name": "vasp_minim",
+     "resources": { "num_nodes" : 1, "max_time": "24h" },
+     "num_inputs_per_queued_job" : 1,
+     "input_files": ["POTCARs"],
+     "env_vars": ["VASP_COMMAND=${vasp_path}", "VASP_PP_PATH=POTCARs",
+                  "WFL_VASP_KWARGS='{ \"ncore\": '\${EXPYRE_NCORES_PER_NODE}'}'" ]
+ }
+}
+EOF
+"""
+
+FAKE_VASP_IN_JOB = """#!/bin/sh
+# FAKE VASP for tests: records its inputs and environment, then fails
+d=$(mktemp -d "{capture}/run.XXXXXX")
+for f in INCAR KPOINTS POSCAR POTCAR; do [ -f "$f" ] && cp "$f" "$d/"; done
+printf '%s' "$WFL_VASP_KWARGS" > "$d/WFL_VASP_KWARGS"
+printf '%s' "$VASP_PP_PATH" > "$d/VASP_PP_PATH"
+(cd .. && pwd) > "$d/job_dir"
+exit 1
+"""
+
+
+def test_seed_vasp_workflow_on_local_queue(tmp_path, monkeypatch):
+    """FILE-LEVEL (fake VASP): the seed's VASP relaxation workflow as queued jobs."""
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate_configs.minim import run as minim_run
+
+    root = tmp_path / "_expyre"
+    root.mkdir()
+    (root / "config.json").write_text(
+        json.dumps(
+            {
+                "systems": {
+                    "local": {
+                        "host": None,
+                        "scheduler": "local",
+                        "partitions": {"node": {"num_cores": 3, "max_time": None, "max_mem": None}},
+                    }
+                }
+            }
+        )
+    )
+    monkeypatch.setenv("EXPYRE_ROOT", str(root))
+    for name in ("VASP_COMMAND", "VASP_COMMAND_GAMMA", "VASP_PP_PATH", "WFL_VASP_KWARGS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    make_fake_potcars(tmp_path, ["Si"])
+    capture = tmp_path / "captured"
+    capture.mkdir()
+    fake = tmp_path / "fake_vasp_std"
+    fake.write_text(FAKE_VASP_IN_JOB.replace("{capture}", str(capture)))
+    fake.chmod(0o755)
+    subprocess.run(
+        ["bash", "-c", SEED_REMOTEINFO_SH],
+        cwd=tmp_path,
+        env=dict(os.environ, sys_name="local", vasp_path=str(fake)),
+        check=True,
+    )
+    monkeypatch.setenv("WFL_EXPYRE_INFO", str(tmp_path / "remoteinfo.json"))
+
+    structures = [bulk("Si", "diamond", a=a) for a in (5.40, 5.46)]
+    vasp_kwargs = dict(SEED_VASP_KWARGS)
+    vasp_kwargs["pp"] = "."
+    vasp_kwargs["setups"] = {chemsym: "" for chemsym in ["Si"]}
+    out = minim_run(
+        ConfigSet(structures),
+        OutputSpec("relaxed.structures.xyz"),
+        calculator=(Vasp, [], vasp_kwargs),
+        pressure=0.0,
+    )
+    # the fake VASP fails every calculation: nothing relaxed, an empty (but finished) output
+    assert out is not None and (tmp_path / "relaxed.structures.xyz").stat().st_size == 0
+
+    runs = sorted(capture.glob("run.*"))
+    assert len(runs) == 2  # one queued job per structure, each ran (fake) VASP once
+    job_dirs = {(r / "job_dir").read_text().strip() for r in runs}
+    assert len(job_dirs) == 2 and all(d.startswith(str(root)) for d in job_dirs)
+    for run in runs:
+        tags = incar(run)
+        assert tags["NCORE"] == "3"  # ${EXPYRE_NCORES_PER_NODE} expanded in the job
+        assert tags["ENCUT"] == "400.000000" and tags["KSPACING"] == "0.150000"
+        assert tags["KGAMMA"] == ".TRUE." and tags["ISMEAR"] == "0"
+        assert (run / "WFL_VASP_KWARGS").read_text() == '{ "ncore": 3}'
+        assert (run / "VASP_PP_PATH").read_text() == "POTCARs"
+        assert (run / "POTCAR").read_text().startswith("FAKE POTCAR for Si")
+    for job_dir in job_dirs:
+        # POTCARs staged into each job directory, env vars exported by its job script
+        assert (Path(job_dir) / "POTCARs" / "Si" / "POTCAR").exists()
+        script = next(Path(job_dir).glob("*.sh")).read_text()
+        assert "export VASP_PP_PATH=POTCARs" in script
+        assert f"export VASP_COMMAND={fake}" in script
+        assert "export WFL_VASP_KWARGS=" in script
