@@ -86,13 +86,28 @@ def _recorded_alive(path: Path) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
+    """True while a non-zombie process of process group ``pgid`` exists."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    # killpg also "reaches" zombies (exited, not yet reaped): look for a live member
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and fields[2] == str(pgid):
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:

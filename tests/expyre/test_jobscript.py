@@ -1,0 +1,79 @@
+"""Job script text: order of sections, quoting, header formatting errors."""
+
+import subprocess
+
+import pytest
+
+from expyre.jobscript import env_var_lines, job_script
+from expyre.resources import Selection
+from expyre.schedulers import get_scheduler
+from expyre.schedulers.base import JobRequest
+
+SEL = Selection(
+    "p", num_nodes=2, num_cores=8, num_cores_per_node=4, max_time_s=3700, max_mem_kB=None
+)
+REQ = JobRequest("job_1", "p", 2, 8, 4, 3700, None, "/d/out", "/d/err")
+
+
+def _script(**kw):
+    args = dict(
+        scheduler=get_scheduler("local", queue_dir="/q", python_cmd="python3"),
+        request=REQ, selection=SEL, job_id="job_1", job_dir="/jobs/it's here", python_cmd="python3",
+    )  # fmt: skip
+    return job_script(**{**args, **kw})
+
+
+def test_sections_in_order_and_values_exported():
+    text = _script(
+        system_header=[
+            "#X --nodes={num_nodes} --ppn={num_cores_per_node} -t {max_time} {partition} {id}"
+        ],
+        header_extra=["#X --extra"],
+        commands=["module load thing"],
+        env_vars=["A=1"],
+        pre_run_commands=["echo pre"],
+        post_run_commands=["echo post"],
+    )
+    lines = text.splitlines()
+    assert lines[0] == "#!/bin/bash"
+    assert "#X --nodes=2 --ppn=4 -t 01:01:40 p job_1" in lines
+    order = [
+        "#LOCAL --job-name=job_1", "#X --nodes=2", "#X --extra", "cd '/jobs/it'\"'\"'s here' || exit 97",
+        "export EXPYRE_NUM_NODES=2", "export EXPYRE_NUM_CORES=8", "export EXPYRE_NUM_CORES_PER_NODE=4",
+        "export EXPYRE_NCORES_PER_NODE=4", "module load thing", "export A=1", "echo pre",
+        "python3 -m expyre.runner '/jobs/it'\"'\"'s here'", "echo post", "exit $expyre_exit_code",
+    ]  # fmt: skip
+    positions = [next(i for i, line in enumerate(lines) if line.startswith(o)) for o in order]
+    assert positions == sorted(positions)
+
+
+def test_no_default_header():
+    assert "#LOCAL" not in _script(no_default_header=True)
+
+
+def test_bad_header_field_names_the_line():
+    with pytest.raises(ValueError, match=r"header_extra line '#X \{nodes\}'.*num_nodes"):
+        _script(header_extra=["#X {nodes}"])
+
+
+def test_env_values_expand_at_run_time_and_copies_never_execute(tmp_path):
+    lines = env_var_lines(
+        ["N=${EXPYRE_NUM_CORES_PER_NODE}", "K='{ \"ncore\": '${EXPYRE_NCORES_PER_NODE}'}'", "EVIL"],
+        environ={"EVIL": "$(touch pwned); `touch pwned2` 'q\""},
+    )
+    script = "\n".join(["export EXPYRE_NUM_CORES_PER_NODE=8 EXPYRE_NCORES_PER_NODE=8", *lines,
+                        'printf "%s\\n" "$N" "$K" "$EVIL"'])  # fmt: skip
+    out = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines() == ["8", '{ "ncore": 8}', "$(touch pwned); `touch pwned2` 'q\""]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [("1BAD=x", "not a valid variable name"), ("MISSING_VAR_XYZ", "not set in this process")],
+)
+def test_env_var_errors(entry, match):
+    with pytest.raises(ValueError, match=match):
+        env_var_lines([entry], environ={})

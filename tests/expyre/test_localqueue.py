@@ -1,0 +1,149 @@
+"""The embedded local queue on its own: submit, status of many jobs, cancel, crash safety."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from expyre.localqueue import LocalQueue, read_header
+from expyre.schedulers import get_scheduler
+from expyre.schedulers.base import JobRequest, QueueState
+
+
+def _script(directory, name, body, cores=1, capacity=2, time_s=None):
+    lines = [
+        "#!/bin/bash",
+        f"#LOCAL --job-name={name}",
+        "#LOCAL --partition=p",
+        f"#LOCAL --capacity={capacity}",
+        f"#LOCAL --cores={cores}",
+        f"#LOCAL --stdout='{name} out.txt'",
+        f"#LOCAL --stderr={name}.err",
+    ]
+    if time_s:
+        lines.append(f"#LOCAL --time={time_s}")
+    path = Path(directory) / f"{name}.sh"
+    path.write_text("\n".join([*lines, body, ""]))
+    return path
+
+
+def _cli(queue_dir, *args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "expyre.localqueue", "--queue-dir", str(queue_dir), *args],
+        capture_output=True, text=True, cwd=cwd, check=True,
+    ).stdout  # fmt: skip
+
+
+def _wait_state(queue, qid, states, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = queue.state(qid)
+        if state in states:
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"job {qid} is {queue.state(qid)}, expected {states}")
+
+
+def test_header_parsing_keeps_quoted_values(tmp_path):
+    path = _script(tmp_path, "a", "true")
+    header = read_header(path)
+    assert header["stdout"] == "a out.txt" and header["cores"] == "1"
+
+
+def test_submit_status_many_and_outputs(tmp_path):
+    qd = tmp_path / "q"
+    ids = [
+        _cli(
+            qd,
+            "submit",
+            str(_script(tmp_path, f"j{i}", f"echo hello {i}; exit {i % 2}")),
+            cwd=tmp_path,
+        ).strip()
+        for i in range(4)
+    ]
+    assert ids == ["1", "2", "3", "4"]
+    queue = LocalQueue(qd)
+    for qid in ids:
+        _wait_state(queue, qid, {"completed", "failed"})
+    lines = _cli(qd, "status", *ids, "999").split("\n")
+    assert [line for line in lines if line] == [
+        "1 completed",
+        "2 failed",
+        "3 completed",
+        "4 failed",
+    ]
+    assert (tmp_path / "j2 out.txt").read_text() == "hello 2\n"
+    assert _cli(qd, "list", "--name-prefix", "j3") == "4 j3\n"
+
+
+def test_cancel_queued_and_running_jobs(tmp_path):
+    qd = tmp_path / "q"
+    queue = LocalQueue(qd)
+    running = queue.submit(str(_script(tmp_path, "big", "sleep 300", cores=2)), str(tmp_path))
+    _wait_state(queue, running, {"running"})
+    waiting = queue.submit(str(_script(tmp_path, "small", "sleep 300")), str(tmp_path))
+    time.sleep(0.5)
+    assert queue.state(waiting) == "queued"  # no free core while "big" holds both
+    assert queue.cancel(waiting) and queue.cancel(running)
+    assert _wait_state(queue, waiting, {"cancelled"}) == "cancelled"
+    assert _wait_state(queue, running, {"cancelled"}) == "cancelled"
+    assert not queue.cancel("12345")
+
+
+def test_time_limit(tmp_path):
+    queue = LocalQueue(tmp_path / "q")
+    qid = queue.submit(str(_script(tmp_path, "t", "sleep 300", time_s=1)), str(tmp_path))
+    assert _wait_state(queue, qid, {"timeout", "completed", "failed"}) == "timeout"
+
+
+def test_too_many_cores_fails_at_once(tmp_path):
+    queue = LocalQueue(tmp_path / "q")
+    qid = queue.submit(str(_script(tmp_path, "huge", "true", cores=3, capacity=2)), str(tmp_path))
+    assert _wait_state(queue, qid, {"failed", "completed"}) == "failed"
+    assert "asks for 3 cores" in (tmp_path / "huge.err").read_text()
+
+
+def test_crashed_wrapper_and_job_free_their_cores(tmp_path):
+    queue = LocalQueue(tmp_path / "q")
+    first = queue.submit(str(_script(tmp_path, "crash", "sleep 300", cores=2)), str(tmp_path))
+    _wait_state(queue, first, {"running"})
+    record = queue.jobs / first
+    for name in ("child_pid", "pid"):  # kill -9 everything of the job: nothing records an exit
+        pgid = int((record / name).read_text().split()[0])
+        os.killpg(pgid, signal.SIGKILL)
+    assert _wait_state(queue, first, {"failed"}) == "failed"
+    second = queue.submit(str(_script(tmp_path, "next", "echo ran", cores=2)), str(tmp_path))
+    assert _wait_state(queue, second, {"completed", "failed"}) == "completed"
+
+
+def test_local_scheduler_is_pure_translation(tmp_path):
+    sched = get_scheduler("local", queue_dir="/q dir", python_cmd="/venv/bin/python -X utf8",
+                          partition_cores={"p": 4})  # fmt: skip
+    req = JobRequest("name_1", "p", 1, 2, 2, 60, None, "/a b/out", "/a b/err")
+    header = sched.default_header(req)
+    assert "#LOCAL --capacity=4" in header and "#LOCAL --cores=2" in header
+    assert "#LOCAL --stdout='/a b/out'" in header
+    assert sched.submit_command("/j/s.sh", "/j")[:5] == [
+        "/venv/bin/python",
+        "-X",
+        "utf8",
+        "-m",
+        "expyre.localqueue",
+    ]
+    assert sched.parse_submit_output("17\n") == "17"
+    with pytest.raises(ValueError, match="expected one job id"):
+        sched.parse_submit_output("error: nope")
+    states = sched.parse_status_output(
+        "1 running\n2 timeout\n3 weird\n9 completed\n", ["1", "2", "3"]
+    )
+    assert states == {"1": QueueState.RUNNING, "2": QueueState.TIMEOUT, "3": QueueState.UNKNOWN}
+    assert sched.parse_find_by_name_output("4 abc_1\n5 zzz\n", "abc") == {"abc_1": "4"}
+
+
+def test_unknown_scheduler_name():
+    with pytest.raises(ValueError, match="unknown scheduler 'condor'"):
+        get_scheduler("condor")

@@ -1,0 +1,101 @@
+"""Died detection: grace period, accounting, killed states; adaptive polling."""
+
+import time
+
+import pytest
+from expyre_testutil import sleep_then, square
+
+from expyre.func import ExPyRe, RemoteJobError, jobs_db
+from expyre.poll import adaptive_interval, refresh_jobs, status_counts, wait_for_jobs
+from expyre.schedulers.local import LocalScheduler
+from expyre.system import get_system
+
+ONE_CORE = {"num_cores": 1, "max_time": "10m"}
+
+
+def _vanish(job):
+    """Make the queue forget a job that never wrote a result (as after a purge)."""
+    system = get_system(job.system_name)
+    system.cancel([job.remote_id])
+    record = system.root / "localqueue" / system.name / "jobs" / job.remote_id
+    for f in record.iterdir():
+        f.unlink()
+    record.rmdir()
+
+
+def test_job_out_of_queue_without_result_dies_only_after_grace(project, monkeypatch):
+    monkeypatch.setenv("EXPYRE_DIED_GRACE", "3600")
+    job = ExPyRe("ghost", function=sleep_then, args=[300, 1]).start(ONE_CORE, partial_node=True)
+    _vanish(job)
+    refresh_jobs([job])
+    assert job.status in ("submitted", "started")  # within the grace period: not yet died
+    assert job.row["left_queue_at"] is not None
+    # the grace period has passed (recorded in the DB, so a rerun continues it)
+    jobs_db().update(job.id, left_queue_at=time.time() - 3601)
+    refresh_jobs([job])
+    assert job.status == "died" and job.row["queue_state"] == "vanished"
+    with pytest.raises(RemoteJobError, match="vanished"):
+        job.get_results(timeout=0)
+
+
+class _AccountingLocal(LocalScheduler):
+    """The local queue plus an accounting command (a real one: echo) that reports a kill."""
+
+    def accounting_command(self, remote_ids):
+        return ["echo", *[f"{i}=out_of_memory" for i in remote_ids]]
+
+    def parse_accounting_output(self, stdout, remote_ids):
+        from expyre.schedulers.base import QueueState
+
+        pairs = (w.split("=") for w in stdout.split())
+        return {i: QueueState(s) for i, s in pairs if i in remote_ids}
+
+
+def test_accounting_is_asked_and_a_kill_it_reports_is_died_at_once(project, monkeypatch):
+    monkeypatch.setenv("EXPYRE_DIED_GRACE", "3600")
+    job = ExPyRe("oom", function=sleep_then, args=[300, 2]).start(ONE_CORE, partial_node=True)
+    system = get_system(job.system_name)
+    s = system.scheduler
+    system._scheduler = _AccountingLocal(s.queue_dir, " ".join(s.python_argv), s.partition_cores)
+    try:
+        _vanish(job)
+        refresh_jobs([job])
+    finally:
+        system._scheduler = None
+    assert job.status == "died" and job.row["queue_state"] == "out_of_memory"
+
+
+def test_wait_for_jobs_yields_in_completion_order_and_reports_progress(project):
+    slow = ExPyRe("slow", function=sleep_then, args=[4, "slow"]).start(ONE_CORE, partial_node=True)
+    fast = ExPyRe("fast", function=square, args=[2]).start(ONE_CORE, partial_node=True)
+    progress = []
+    order = [
+        j.name
+        for j in wait_for_jobs(
+            [slow, fast], timeout=300, on_progress=lambda c, e: progress.append((c, e))
+        )
+    ]
+    assert order == ["fast", "slow"]
+    assert progress[-1][0]["succeeded"] == 2
+    assert all(sum(c.values()) == 2 for c, _ in progress)
+    assert [e for _, e in progress] == sorted(e for _, e in progress)
+
+
+def test_wait_for_jobs_timeout_and_unstarted_jobs(project):
+    job = ExPyRe("long", function=sleep_then, args=[300, 1]).start(ONE_CORE, partial_node=True)
+    with pytest.raises(TimeoutError, match="not finished after 0 s"):
+        list(wait_for_jobs([job], timeout=0))
+    job.cancel()
+    never = ExPyRe("never", function=square, args=[99])
+    with pytest.raises(ValueError, match="call start"):
+        list(wait_for_jobs([never]))
+
+
+def test_adaptive_interval_and_counts(project):
+    assert (
+        adaptive_interval(0) == 1.0
+        and adaptive_interval(100) == 10.0
+        and adaptive_interval(1e5) == 30.0
+    )
+    job = ExPyRe("c", function=square, args=[1])
+    assert status_counts([job])["created"] == 1
