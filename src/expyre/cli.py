@@ -72,7 +72,9 @@ def _compile(patterns: tuple[str, ...], what: str) -> list[re.Pattern] | None:
         raise click.BadParameter(f"{exc}", param_hint=f"--{what}") from exc
 
 
-def _select(db: JobsDB, id_patterns, name_patterns, status_patterns, system_patterns) -> list[dict]:
+def _select(
+    db: JobsDB, id_patterns, name_patterns, status_patterns, system_patterns, decode_info=True
+) -> list[dict]:
     tests = [
         (column, _compile(patterns, column))
         for column, patterns in (
@@ -85,15 +87,15 @@ def _select(db: JobsDB, id_patterns, name_patterns, status_patterns, system_patt
     tests = [(c, regexes) for c, regexes in tests if regexes]
     return [
         row
-        for row in db.select()
+        for row in db.select(decode_info=decode_info)
         if all(any(r.fullmatch(str(row[c] or "")) for r in regexes) for c, regexes in tests)
     ]
 
 
-def _age(t: float | None) -> str:
+def _age(t: float | None, now: float) -> str:
     if not t:
         return "-"
-    s = int(time.time() - t)
+    s = int(now - t)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if s >= size:
             return f"{s // size}{unit}"
@@ -104,22 +106,20 @@ def _table(rows: list[dict], long: bool) -> str:
     columns = ["id", "name", "status", "system", "remote_id", "n_sub", "age"]
     if long:
         columns += ["queue_state", "updated", "stage_dir", "remote_dir", "key"]
-    cells = []
-    for r in rows:
-        values = {
-            **r,
-            "n_sub": r["n_submissions"],
-            "age": _age(r["created_at"]),
-            "updated": _age(r["updated_at"]),
-            "key": r["key"][:12],
-        }
-        cells.append(["-" if values[c] is None else str(values[c]) for c in columns])
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += [
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    return "\n".join(lines)
+    now = time.time()
+
+    def cells(r: dict) -> list[str]:
+        out = [r["id"], r["name"], r["status"], r["system"] or "-", r["remote_id"] or "-",
+               str(r["n_submissions"]), _age(r["created_at"], now)]  # fmt: skip
+        if long:
+            out += [r["queue_state"] or "-", _age(r["updated_at"], now), r["stage_dir"],
+                    r["remote_dir"] or "-", r["key"][:12]]  # fmt: skip
+        return out
+
+    table = [[c.upper() for c in columns], *(cells(r) for r in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*row).rstrip() for row in table)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -154,7 +154,9 @@ def ls_command(
     project, id_patterns, name_patterns, status_patterns, system_patterns, long, as_json
 ):
     """List jobs (oldest first). Status "stale": same call, edited code, not reused."""
-    rows = _select(project.db(), id_patterns, name_patterns, status_patterns, system_patterns)
+    rows = _select(
+        project.db(), id_patterns, name_patterns, status_patterns, system_patterns, as_json
+    )
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return

@@ -192,6 +192,7 @@ class JobsDB:
         ids: Iterable[str] | None = None,
         statuses: Iterable[str] | None = None,
         systems: Iterable[str] | None = None,
+        decode_info: bool = True,
     ) -> list[dict]:
         """Rows matching all given exact filters, oldest first.
 
@@ -199,6 +200,8 @@ class JobsDB:
         ----------
         ids, statuses, systems : iterable of str, optional
             Exact values to keep; None keeps all.
+        decode_info : bool
+            Parse the ``info`` JSON column (False leaves it as text: faster for listings).
         """
         clauses, params = [], []
         for column, values in (("id", ids), ("status", statuses), ("system", systems)):
@@ -211,6 +214,8 @@ class JobsDB:
             cur = self._connection().execute(
                 f"SELECT * FROM jobs {where} ORDER BY created_at, id", params
             )
+            if not decode_info:
+                return [dict(r) for r in cur.fetchall()]
             return [_row_dict(r) for r in cur.fetchall()]
 
     def count_by_status(self) -> dict[str, int]:
