@@ -37,8 +37,15 @@ from pathlib import Path
 import yaml
 from ase import Atoms
 
+from wfl.autoparallelize.single_job import select_single_job_remote_info
 from wfl.fit.gap.simple import load_params
-from wfl.fit.tasks import FitTask, canonical_configs, collect_outputs, fit_digest, run_fit_tasks
+from wfl.fit.tasks import (
+    FitTask,
+    canonical_configs,
+    collect_outputs,
+    fit_digest,
+    run_fit_tasks,
+)
 
 ENV_VAR = "WFL_ACE_FIT_REMOTEINFO"
 _DATA_FILE = "fitting_data.pkl.gz"
@@ -224,7 +231,13 @@ def fit(
     Path
         ``<fit_dir>/<ACE_name>.yaml``. A rerun with the same inputs fits nothing.
     """
+    # selected here, not in a helper: WFL_EXPYRE_INFO keys match this frame
+    info = (
+        None
+        if remote_info is False
+        else select_single_job_remote_info(ENV_VAR, remote_info, remote_label)
+    )
     task = prepare_ace_fit(
         fitting_configs, ACE_name, params, fit_dir, ref_property_prefix, seed, pacemaker_command
     )
-    return run_fit_tasks([task], ENV_VAR, remote_info, overwrite, remote_label)[0]
+    return run_fit_tasks([task], info, overwrite)[0]

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from wfl.autoparallelize.single_job import select_single_job_remote_info
 from wfl.fit import ace
 from wfl.fit.gap import simple
 from wfl.fit.tasks import canonical_configs, run_fit_tasks
@@ -113,6 +114,14 @@ def fit_committee(
     """
     if fitter not in FITTERS:
         raise ValueError(f"fitter={fitter!r} is not supported; use one of {FITTERS}.")
+    # selected here, not in a helper: WFL_EXPYRE_INFO keys match this frame
+    info = (
+        None
+        if remote_info is False
+        else select_single_job_remote_info(
+            simple.ENV_VAR if fitter == "gap" else ace.ENV_VAR, remote_info, remote_label
+        )
+    )
     configs = canonical_configs(fitting_configs)
     base_params = simple.load_params(params)
     fit_dir = Path(fit_dir).absolute()
@@ -148,5 +157,4 @@ def fit_committee(
                     name=f"ace_committee_{name}_{i}",
                 )
             )
-    env_var = simple.ENV_VAR if fitter == "gap" else ace.ENV_VAR
-    return run_fit_tasks(tasks, env_var, remote_info, overwrite, remote_label)
+    return run_fit_tasks(tasks, info, overwrite)

@@ -53,12 +53,18 @@ class FitTask:
         return self.record if self.record is not None else record_path(self.output_path)
 
 
-def canonical_configs(configs: Iterable[Atoms]) -> list[Atoms]:
+def canonical_configs(configs) -> list[Atoms]:
     """Plain copies of the fitting configurations, without calculators or location tags.
+
+    ``configs`` is a ConfigSet, an iterable of Atoms, or a file name/glob (read as a ConfigSet).
 
     The copies are what a fit job receives and what the fit's digest is computed from, so
     the same structures passed as a file or as a list give the same digest.
     """
+    if isinstance(configs, str | os.PathLike):
+        from wfl.configset import ConfigSet
+
+        configs = ConfigSet(configs)
     out = []
     for at in configs:
         at = at.copy()
@@ -178,28 +184,20 @@ def run_in_fresh_dir(function: Callable, *args, **kwargs) -> Any:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def run_fit_tasks(
-    tasks: Sequence[FitTask],
-    env_var: str,
-    remote_info=None,
-    overwrite: bool = False,
-    remote_label: str | None = None,
-) -> list[Path]:
+def run_fit_tasks(tasks: Sequence[FitTask], info=None, overwrite: bool = False) -> list[Path]:
     """Run fits here or as queued jobs (all submitted together), and write their outputs.
 
     Parameters
     ----------
     tasks : list of FitTask
         Fits to run; those already finished with the same inputs are skipped.
-    env_var : str
-        Variable selecting queued execution, e.g. ``"WFL_GAP_SIMPLE_FIT_REMOTEINFO"``
-        (a key of ``WFL_EXPYRE_INFO`` for the calling stack also selects it).
-    remote_info : RemoteInfo, dict, or None
-        Given in code, wins over the variables. ``False`` forces running here.
+    info : RemoteInfo or None
+        None runs the fits here, one after another. The public fit function selects it
+        itself with ``select_single_job_remote_info`` (called directly from it, so that
+        ``WFL_EXPYRE_INFO`` keys such as ``"gap/simple.py::run_gap_fit"`` match the
+        innermost frame).
     overwrite : bool
         Refit even if a finished potential with another fit's inputs exists.
-    remote_label : str, optional
-        Label matched against ``WFL_EXPYRE_INFO`` keys.
 
     Returns
     -------
@@ -210,12 +208,6 @@ def run_fit_tasks(
     todo = [i for i, p in enumerate(paths) if p is None]
     if not todo:
         return paths  # type: ignore[return-value]
-
-    info = None
-    if remote_info is not False:
-        from wfl.autoparallelize.single_job import select_single_job_remote_info
-
-        info = select_single_job_remote_info(env_var, remote_info, remote_label)
 
     if info is None:
         results = [

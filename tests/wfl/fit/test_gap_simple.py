@@ -129,3 +129,25 @@ def test_gap_fit_error_message_comes_from_stderr(tmp_path, cu_configs, gap_fit_a
     params = dict(GAP_PARAMS, gp_file=str(tmp_path / "seed0.xml"), rnd_seed=0)
     with pytest.raises(RuntimeError, match="SYSTEM ABORT.*seed"):
         run_gap_fit(cu_configs, params, None)
+
+
+def test_selected_by_wfl_expyre_info_key(
+    tmp_path, monkeypatch, cu_configs, gap_fit_available, local_queue
+):
+    """A WFL_EXPYRE_INFO key naming the fit function (and the calling script) selects it."""
+    from ase.io import write
+
+    write(tmp_path / "train.xyz", cu_configs)
+    info = {"test_gap_simple.py::fit_from_script,gap/simple.py::run_gap_fit": local_queue("key")}
+    monkeypatch.setenv("WFL_EXPYRE_INFO", json.dumps(info))
+
+    def fit_from_script(name):
+        # the fitting configurations given as a file name
+        return run_gap_fit(
+            str(tmp_path / "train.xyz"), dict(GAP_PARAMS, gp_file=str(tmp_path / name)), None
+        )
+
+    assert read_record(fit_from_script("by_key.xml"))["job_id"]  # the key matched: a job
+    # called from another function, the key does not match: runs here
+    here = run_gap_fit(cu_configs, dict(GAP_PARAMS, gp_file=str(tmp_path / "here.xml")), None)
+    assert read_record(here)["job_id"] is None

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from wfl.autoparallelize.single_job import select_single_job_remote_info
 from wfl.fit.gap import simple
 from wfl.fit.tasks import (
     FitTask,
@@ -241,12 +242,14 @@ def fit(
         digest=fit_digest("gap_multistage", [params, ref_property_prefix, seed], configs),
         record=run_dir / f".{GAP_name}.multistage.wfl-fit.json",
     )
-    if remote_info is not False:
-        from wfl.autoparallelize.single_job import select_single_job_remote_info
-
-        info = select_single_job_remote_info(ENV_VAR, remote_info, remote_label)
-        if info is not None:
-            return run_fit_tasks([task], ENV_VAR, info, overwrite)[0]
+    # selected here, not in a helper: WFL_EXPYRE_INFO keys match this frame
+    info = (
+        None
+        if remote_info is False
+        else select_single_job_remote_info(ENV_VAR, remote_info, remote_label)
+    )
+    if info is not None:
+        return run_fit_tasks([task], info, overwrite)[0]
 
     final = run_multistage_here(
         configs,

@@ -29,6 +29,7 @@ import yaml
 from ase import Atoms
 from ase.io import write
 
+from wfl.autoparallelize.single_job import select_single_job_remote_info
 from wfl.fit.tasks import (
     FitTask,
     canonical_configs,
@@ -222,5 +223,11 @@ def run_gap_fit(
         Absolute path of the potential xml (its sparseX files lie beside it). A rerun with
         the same parameters and configurations returns it without fitting again.
     """
+    # selected here, not in a helper: WFL_EXPYRE_INFO keys match this frame
+    info = (
+        None
+        if remote_info is False
+        else select_single_job_remote_info(ENV_VAR, remote_info, remote_label)
+    )
     task = prepare_gap_fit(fitting_configs, fitting_dict, stdout_file, gap_fit_command)
-    return run_fit_tasks([task], ENV_VAR, remote_info, overwrite, remote_label)[0]
+    return run_fit_tasks([task], info, overwrite)[0]
