@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 t0=$(date +%s)
 bash ci/install-system-packages.sh
 bash ci/setup-python.sh "test,fit"
+bash ci/install-fitters.sh
 bash ci/start-slurm.sh
 bash ci/start-sge.sh
 bash ci/start-sshd.sh
