@@ -256,13 +256,23 @@ def test_generic_calculate_as_queued_jobs_on_local_queue(tmp_path, monkeypatch):
     assert len(list((root / "stage").iterdir())) == 2  # one job per configuration
 
 
+def _test_config():
+    """config.json of the test systems: EXPYRE_PYTEST_CONFIG_DIR, else $HOME/.expyre."""
+    import os
+
+    custom = os.environ.get("EXPYRE_PYTEST_CONFIG_DIR")
+    if custom:
+        return Path(custom) / "config.json" if Path(custom).is_dir() else Path(custom)
+    return Path(os.environ.get("HOME") or "~").expanduser() / ".expyre" / "config.json"
+
+
 def _remote_systems():
     import json
     import os
     import re
 
-    cfg = Path(os.environ.get("HOME") or "~").expanduser() / ".expyre" / "config.json"
-    if not cfg.exists():
+    cfg = _test_config()
+    if not cfg.is_file():
         return []
     names = [n for n in json.loads(cfg.read_text()).get("systems", {}) if n != "local"]
     pattern = os.environ.get("EXPYRE_PYTEST_SYSTEMS")
@@ -273,8 +283,9 @@ def _remote_systems():
 @pytest.mark.parametrize("sys_name", _remote_systems() or [None])
 def test_generic_calculate_as_queued_jobs_on_remote_system(tmp_path, monkeypatch, sys_name):
     if sys_name is None:
-        pytest.skip("no remote system in $HOME/.expyre/config.json (EXPYRE_PYTEST_SYSTEMS)")
-    _local_queue_root(tmp_path, monkeypatch)
+        pytest.skip("no test system matches EXPYRE_PYTEST_SYSTEMS in the test config.json")
+    root = _local_queue_root(tmp_path, monkeypatch)
+    shutil.copy(_test_config(), root / "config.json")
     _queued_calculate_matches_direct(
         tmp_path,
         {

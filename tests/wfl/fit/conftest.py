@@ -1,9 +1,10 @@
 """Shared fixtures for the fit tests (helpers and data live in fit_testutil.py)."""
 
 import json
+import shutil
 
 import pytest
-from fit_testutil import FIT_ENV_VARS, make_cu_configs, remote_systems
+from fit_testutil import FIT_ENV_VARS, expyre_test_config, make_cu_configs, remote_systems
 
 
 @pytest.fixture(scope="session")
@@ -79,9 +80,11 @@ def local_queue(tmp_path, monkeypatch):
 def remote_queue(request, tmp_path, monkeypatch):
     """For ``remote`` tests: a function ``remote_info(job_name)`` on each configured system."""
     if request.param is None:
-        pytest.skip("no remote system in $HOME/.expyre/config.json (EXPYRE_PYTEST_SYSTEMS)")
+        pytest.skip("no test system matches EXPYRE_PYTEST_SYSTEMS in the test config.json")
     root = tmp_path / "_expyre"
     root.mkdir()
+    # the test systems' definitions, in this test's own project (jobs database in tmp_path)
+    shutil.copy(expyre_test_config(), root / "config.json")
     monkeypatch.setenv("EXPYRE_ROOT", str(root))
 
     def remote_info(job_name, **extra):

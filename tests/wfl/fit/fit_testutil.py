@@ -74,11 +74,21 @@ def make_cu_configs(n=30):
     return frames
 
 
-def remote_systems():
-    """Systems of $HOME/.expyre/config.json matching env EXPYRE_PYTEST_SYSTEMS (not local)."""
+def expyre_test_config():
+    """The config.json listing the test systems: in env EXPYRE_PYTEST_CONFIG_DIR (a directory
+    holding config.json, or the file itself) if set, else $HOME/.expyre/config.json."""
+    custom = os.environ.get("EXPYRE_PYTEST_CONFIG_DIR")
+    if custom:
+        path = Path(custom)
+        return path / "config.json" if path.is_dir() else path
     home = os.environ.get("HOME") or os.path.expanduser("~")
-    cfg = Path(home) / ".expyre" / "config.json"
-    if not cfg.exists():
+    return Path(home) / ".expyre" / "config.json"
+
+
+def remote_systems():
+    """Test systems (not local) whose names match env EXPYRE_PYTEST_SYSTEMS (a regex)."""
+    cfg = expyre_test_config()
+    if not cfg.is_file():
         return []
     names = [n for n in json.loads(cfg.read_text()).get("systems", {}) if n != "local"]
     pattern = os.environ.get("EXPYRE_PYTEST_SYSTEMS")
