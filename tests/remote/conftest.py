@@ -1,0 +1,68 @@
+"""Systems for ``--runremote`` tests: every system of the test config, filtered by regex.
+
+The config is ``$EXPYRE_PYTEST_CONFIG`` if set, else ``$HOME/.expyre/config.json`` (as the
+seed says; ``ci/write-test-config.sh`` writes the CI's systems there). ``EXPYRE_PYTEST_SYSTEMS``
+is a regular expression searched in each system name (e.g. ``'^(slurm|sge)$'``).
+
+A test asks for the ``sys_name`` fixture to be run once per selected system, and for
+``remote_project`` to get an isolated project (EXPYRE_ROOT, HOME, cwd under ``tmp_path``, so
+``--basetemp`` on a shared filesystem is honoured) whose config.json holds that one system.
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+# read before any test changes HOME
+_CONFIG_PATH = Path(
+    os.environ.get("EXPYRE_PYTEST_CONFIG")
+    or Path(os.environ.get("HOME", "~")).expanduser() / ".expyre" / "config.json"
+)
+
+
+def configured_systems() -> dict:
+    """{name: system dict} of the test config, filtered by ``EXPYRE_PYTEST_SYSTEMS``."""
+    try:
+        systems = json.loads(_CONFIG_PATH.read_text()).get("systems", {})
+    except (OSError, ValueError):
+        return {}
+    pattern = re.compile(os.environ.get("EXPYRE_PYTEST_SYSTEMS", ".*"))
+    return {name: sys for name, sys in systems.items() if pattern.search(name)}
+
+
+def pytest_generate_tests(metafunc):
+    if "sys_name" in metafunc.fixturenames:
+        names = sorted(configured_systems())
+        params = names or [
+            pytest.param(
+                None, marks=pytest.mark.skip(reason=f"no systems selected in {_CONFIG_PATH}")
+            )
+        ]
+        metafunc.parametrize("sys_name", params, ids=names or ["no-systems"])
+
+
+@pytest.fixture
+def sys_config(sys_name) -> dict:
+    """The selected system's config.json entry."""
+    return configured_systems()[sys_name]
+
+
+@pytest.fixture
+def remote_project(tmp_path, monkeypatch, sys_name, sys_config):
+    """An isolated project whose config.json defines only ``sys_name`` (the default system)."""
+    root, home, work = tmp_path / "_expyre", tmp_path / "home", tmp_path / "work"
+    for d in (root, home, work):
+        d.mkdir()
+    (root / "config.json").write_text(
+        json.dumps({"systems": {sys_name: sys_config}, "default_system": sys_name})
+    )
+    monkeypatch.setenv("EXPYRE_ROOT", str(root))
+    monkeypatch.setenv("HOME", str(home))  # ssh itself reads ~/.ssh of the passwd entry
+    monkeypatch.setenv("EXPYRE_DIED_GRACE", "10")
+    monkeypatch.setenv("EXPYRE_RETRY", "3 2")
+    monkeypatch.delenv("EXPYRE_SYS", raising=False)
+    monkeypatch.chdir(work)
+    return root

@@ -1,0 +1,18 @@
+"""Functions the remote tests run as jobs (importable module: jobs unpickle them by reference)."""
+
+import os
+import time
+
+
+def square(x):
+    return x * x
+
+
+def job_environment(names):
+    """The values of environment variables ``names`` inside the job, and the job's cwd."""
+    return {n: os.environ.get(n) for n in names}, os.getcwd()
+
+
+def sleep_for(seconds):
+    time.sleep(seconds)
+    return seconds
