@@ -9,12 +9,17 @@ A test asks for the ``sys_name`` fixture to be run once per selected system, and
 ``--basetemp`` on a shared filesystem is honoured) whose config.json holds that one system.
 """
 
+import contextlib
 import json
 import os
 import re
 from pathlib import Path
 
 import pytest
+
+from expyre.func import ExPyRe, jobs_db
+from expyre.jobsdb import LIVE_STATES
+from expyre.system import get_system
 
 # read before any test changes HOME
 _CONFIG_PATH = Path(
@@ -65,4 +70,16 @@ def remote_project(tmp_path, monkeypatch, sys_name, sys_config):
     monkeypatch.setenv("EXPYRE_RETRY", "3 2")
     monkeypatch.delenv("EXPYRE_SYS", raising=False)
     monkeypatch.chdir(work)
-    return root
+    yield root
+    # a failed test must not leave sleeping or held jobs in a shared queue
+    live = jobs_db().select(statuses=LIVE_STATES)
+    if live:
+        system = get_system(sys_name)
+        ids = [row["remote_id"] for row in live if row["remote_id"]]
+        try:
+            if ids:
+                system.cancel(ids)
+        except Exception:
+            for job in ExPyRe.from_jobsdb(live):
+                with contextlib.suppress(Exception):
+                    job.cancel()
