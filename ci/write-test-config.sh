@@ -2,8 +2,9 @@
 # Write the expyre systems the remote tests (pytest --runremote) use, for the CI daemons
 # started by ci/start-slurm.sh, ci/start-sge.sh and ci/start-sshd.sh.
 #
-#   bash ci/write-test-config.sh [CONFIG]     # default CONFIG: $HOME/.expyre/config.json
+#   bash ci/write-test-config.sh [DIR | FILE.json]   # default: $HOME/.expyre/config.json
 #
+# A directory argument (e.g. the $EXPYRE_PYTEST_CONFIG_DIR the tests read) gets DIR/config.json.
 # Idempotent: only the systems below are (re)written; other systems and keys in CONFIG stay.
 #   local         this machine, embedded local queue
 #   slurm         this machine's Slurm (host null): partitions "standard" and "debug" (1 h)
@@ -15,7 +16,11 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PROJECT=$(dirname "$HERE")
-CONFIG=${1:-${HOME:-/root}/.expyre/config.json}
+CONFIG=${1:-${HOME:-/root}/.expyre}
+case "$CONFIG" in
+    *.json) ;;
+    *) CONFIG=$CONFIG/config.json ;;
+esac
 VENV_BIN=$PROJECT/.venv/bin
 CORES=$(nproc)
 mkdir -p "$(dirname "$CONFIG")"

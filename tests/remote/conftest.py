@@ -1,7 +1,8 @@
 """Systems for ``--runremote`` tests: every system of the test config, filtered by regex.
 
-The config is ``$EXPYRE_PYTEST_CONFIG`` if set, else ``$HOME/.expyre/config.json`` (as the
-seed says; ``ci/write-test-config.sh`` writes the CI's systems there). ``EXPYRE_PYTEST_SYSTEMS``
+The config is ``$EXPYRE_PYTEST_CONFIG_DIR/config.json`` (or that variable naming the file
+itself) if set, else ``$HOME/.expyre/config.json`` as the seed says; ``ci/write-test-config.sh``
+writes the CI's systems. ``EXPYRE_PYTEST_SYSTEMS``
 is a regular expression searched in each system name (e.g. ``'^(slurm|sge)$'``).
 
 A test asks for the ``sys_name`` fixture to be run once per selected system, and for
@@ -21,11 +22,15 @@ from expyre.func import ExPyRe, jobs_db
 from expyre.jobsdb import LIVE_STATES
 from expyre.system import get_system
 
-# read before any test changes HOME
-_CONFIG_PATH = Path(
-    os.environ.get("EXPYRE_PYTEST_CONFIG")
-    or Path(os.environ.get("HOME", "~")).expanduser() / ".expyre" / "config.json"
-)
+
+def _config_path() -> Path:
+    custom = os.environ.get("EXPYRE_PYTEST_CONFIG_DIR")
+    if custom:
+        return Path(custom) / "config.json" if Path(custom).is_dir() else Path(custom)
+    return Path(os.environ.get("HOME") or os.path.expanduser("~")) / ".expyre" / "config.json"
+
+
+_CONFIG_PATH = _config_path()  # read before any test changes HOME
 
 
 def configured_systems() -> dict:
