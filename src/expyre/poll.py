@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
@@ -24,11 +26,23 @@ from expyre.errors import JobNotReady
 from expyre.func import ExPyRe
 from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition
 from expyre.schedulers.base import QueueState
-from expyre.system import System, get_system
+from expyre.system import System, SystemCommandError, get_system
 
 __all__ = ["adaptive_interval", "died_grace_s", "refresh_jobs", "status_counts", "wait_for_jobs"]
 
 PROGRESS_KEYS = ("created", "submitted", "queued", "running", "succeeded", "failed", "died")
+
+
+# consecutive polls that may fail (scheduler/ssh down) before waiting gives up
+_MAX_FAILED_POLLS = 5
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [SystemCommandError]
+    ssh = sys.modules.get("expyre.ssh")  # only loaded when a system uses ssh
+    if ssh is not None and hasattr(ssh, "SshError"):
+        errors.append(ssh.SshError)
+    return tuple(errors)
 
 
 def died_grace_s() -> float:
@@ -209,8 +223,17 @@ def wait_for_jobs(
             )
     pending = list(all_jobs)
     t0 = time.monotonic()
+    failed_polls = 0
     while True:
-        refresh_jobs(pending)
+        try:
+            refresh_jobs(pending)
+            failed_polls = 0
+        except _transient_errors() as exc:
+            # a scheduler or ssh hiccup must not abandon jobs that are fine in the queue
+            failed_polls += 1
+            if failed_polls >= _MAX_FAILED_POLLS:
+                raise
+            warnings.warn(f"could not poll jobs ({exc}); trying again", stacklevel=2)
         done = [job for job in pending if job.status in FINAL_STATES]
         pending = [job for job in pending if job.status not in FINAL_STATES]
         elapsed = time.monotonic() - t0

@@ -99,3 +99,22 @@ def test_adaptive_interval_and_counts(project):
     )
     job = ExPyRe("c", function=square, args=[1])
     assert status_counts([job])["created"] == 1
+
+
+def test_a_failed_status_poll_is_retried_not_fatal(project, monkeypatch):
+    from expyre.system import System, SystemCommandError
+
+    real_run = System.run
+    failures = []
+
+    def flaky_run(self, argv, **kw):
+        if "status" in argv and len(failures) < 2:
+            failures.append(argv)
+            raise SystemCommandError("queue temporarily unreachable")
+        return real_run(self, argv, **kw)
+
+    monkeypatch.setattr(System, "run", flaky_run)
+    job = ExPyRe("flaky", function=square, args=[5]).start(ONE_CORE, partial_node=True)
+    with pytest.warns(UserWarning, match="could not poll"):
+        done = list(wait_for_jobs([job], timeout=300, check_interval=0.2))
+    assert len(failures) == 2 and done[0].get_results(timeout=0)[0] == 25
