@@ -282,3 +282,14 @@ def test_seed_vasp_workflow_on_local_queue(tmp_path, monkeypatch):
         assert "export VASP_PP_PATH=POTCARs" in script
         assert f"export VASP_COMMAND={fake}" in script
         assert "export WFL_VASP_KWARGS=" in script
+
+
+def test_failure_on_scratch_dir_is_copied_back(fake_vasp_env):
+    at = bulk("Si", "diamond", a=5.43)
+    at.calc = Vasp(encut=300.0, kpts=(2, 2, 2), workdir="kept", scratch_dir="scratch")
+    with pytest.raises(CalculationFailed):
+        at.get_potential_energy()
+    rundir = Path(at.info[RUNDIR_INFO_KEY])
+    assert rundir.parent == fake_vasp_env / "kept"
+    assert {"INCAR", "POSCAR", "POTCAR", "KPOINTS"} <= {p.name for p in rundir.iterdir()}
+    assert list((fake_vasp_env / "scratch").iterdir()) == []  # scratch always cleaned
