@@ -32,6 +32,7 @@ _STATES = {
     "RESIZING": QueueState.QUEUED,
     "POWER_UP_NODE": QueueState.QUEUED,
     "REQUEUE_HOLD": QueueState.HELD,
+    "RESV_DEL_HOLD": QueueState.HELD,  # its reservation was deleted
     "SPECIAL_EXIT": QueueState.HELD,  # requeued held after a special exit code
     "SUSPENDED": QueueState.HELD,
     "STOPPED": QueueState.HELD,
