@@ -174,7 +174,16 @@ def test_never_more_cores_than_the_partition_declares(project, tmp_path, cores_p
 
 
 def test_env_vars_files_and_commands(project, monkeypatch):
-    write_config(project, {"two": local_system(num_cores=2, commands=["export FROM_CONFIG=yes"])})
+    write_config(
+        project,
+        {
+            "two": local_system(
+                num_cores=2,
+                commands=["export FROM_CONFIG=yes"],
+                pre_submit_cmds=["export SUBMIT_MARK=pre-submit"],
+            )
+        },
+    )
     monkeypatch.setenv("COPIED", "it's $(touch pwned) `x`")
     Path("inputs").mkdir()
     Path("inputs/a.txt").write_text("A")
@@ -188,6 +197,7 @@ def test_env_vars_files_and_commands(project, monkeypatch):
         "EXPYRE_NUM_CORES",
         "EXPYRE_NUM_CORES_PER_NODE",
         "EXPYRE_NCORES_PER_NODE",
+        "SUBMIT_MARK",
     ]
     job = ExPyRe(
         "env",
@@ -204,6 +214,7 @@ def test_env_vars_files_and_commands(project, monkeypatch):
     assert env["EXPYRE_NUM_NODES"] == "1" and env["EXPYRE_NUM_CORES"] == "2"
     assert env["COPIED"] == "it's $(touch pwned) `x`"  # copied verbatim, never executed
     assert env["FROM_CONFIG"] == "yes" and env["PRE"] == "before"
+    assert env["SUBMIT_MARK"] == "pre-submit"  # the local queue passes the submit environment on
     assert {"inputs", "single.txt"} <= set(listing)
     assert (job.stage_dir / "inputs" / "a.txt").read_text() == "A"
     assert "after-the-run" in stdout
