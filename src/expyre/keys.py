@@ -298,6 +298,9 @@ def _reached_objects(obj: Any) -> Iterable[Any]:
         found += [c.cell_contents for c in obj.__closure__ if _cell_is_set(c)]
     for value in found:
         if isinstance(value, types.ModuleType):
+            if _module_kind(value.__name__) != "user":
+                yield value  # counted by package version; its attributes are not followed
+                continue
             # `helpers.do_thing(...)`: follow the attributes this code uses on the module
             for n in names:
                 attr = getattr(value, n, None)
