@@ -205,3 +205,59 @@ def test_wfl_expyre_info_sends_only_the_selected_call(local_queue, monkeypatch):
     assert [r["name"] for r in jobs_rows(local_queue)] == ["sel_chunk_0", "sel_chunk_1"]
     local = _other_step(configs)
     assert _fingerprint(queued) == _fingerprint(local)
+
+
+def _die_first_time(atoms, marker_dir):
+    """SIGKILL the job's own process the first time it sees this config (a queue kill)."""
+    import os
+    import signal
+    from pathlib import Path
+
+    marker = Path(marker_dir) / f"seen_{atoms.info['id']}"
+    if not marker.exists():
+        marker.write_text("x")
+        os.kill(os.getpid(), signal.SIGKILL)
+    atoms.info["survived"] = True
+    return atoms
+
+
+def test_resubmit_killed_jobs(local_queue, tmp_path):
+    configs = perturbed_cu_cells(2)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    info = remote_info(1, 0, job_name="killed")
+    with pytest.raises(QueuedJobsFailed, match="2 of 2 queued job"):
+        wfl_map(
+            ConfigSet(configs),
+            OutputSpec(),
+            _die_first_time,
+            args=(str(markers),),
+            autopara_info={"remote_info": info},
+        )
+    for marker in markers.iterdir():
+        marker.unlink()
+    info = remote_info(1, 0, job_name="killed", resubmit_killed_jobs=True)
+    out = wfl_map(
+        ConfigSet(configs),
+        OutputSpec(),
+        _die_first_time,
+        args=(str(markers),),
+        autopara_info={"remote_info": info},
+    )
+    assert [at.info["survived"] for at in out] == [True, True]
+    # per job: 1st run died; rerun reuses the died job (same key), resubmits it (2nd, dies
+    # again: markers were removed), resubmits again (3rd, survives)
+    assert sorted(r["n_submissions"] for r in jobs_rows(local_queue)) == [3, 3]
+
+
+def test_progress_lines_when_asked(local_queue, monkeypatch, capsys):
+    monkeypatch.setenv("WFL_PROGRESS", "1")
+    configs = perturbed_cu_cells(3)
+    wfl_map(
+        ConfigSet(configs),
+        OutputSpec(),
+        _mark_source,
+        autopara_info={"remote_info": remote_info(1, 0, job_name="progress")},
+    )
+    err = capsys.readouterr().err
+    assert "progress: 3/3 done, queued 0  running 0  failed 0" in err

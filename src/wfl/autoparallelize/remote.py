@@ -180,13 +180,9 @@ def gather(jobs: list[Any], remote_info: RemoteInfo, description: str) -> list[A
                 try:
                     values[i] = job.get_results(timeout=0)[0]
                 except RemoteJobError as error:
-                    killed = getattr(error, "queue_state", None) in (
-                        "timeout",
-                        "cancelled",
-                        "out_of_memory",
-                        "node_fail",
-                        "died",
-                    )
+                    # no Python exception inside the job: the queue or the machine ended it
+                    # (time limit, cancel, out of memory, node failure, kill -9)
+                    killed = error.remote_exception_repr is None
                     if (
                         killed
                         and remote_info.resubmit_killed_jobs
