@@ -15,31 +15,22 @@ call made by *different code* is never reused: it is marked ``stale`` and a warn
 
 from __future__ import annotations
 
-import json
 import os
-import pickle
 import posixpath
-import re
-import secrets
 import shutil
-import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
-
-from expyre import runner
+from expyre import runner, stagedir
 from expyre.config import ProjectConfig, load_config
 from expyre.errors import JobNotReady, RemoteJobError
-from expyre.jobscript import job_script
-from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition, JobsDB
+from expyre.jobscript import build_job_script
+from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition, jobs_db, make_job_id
 from expyre.keys import job_key
-from expyre.resources import Resources, select_partition
-from expyre.schedulers.base import JobRequest
+from expyre.resources import Resources
 from expyre.system import System, SystemCommandError, get_system
 
 __all__ = ["ExPyRe", "JobNotReady", "RemoteJobError", "jobs_db"]
@@ -47,32 +38,6 @@ __all__ = ["ExPyRe", "JobNotReady", "RemoteJobError", "jobs_db"]
 # A submission recorded without a scheduler id is only presumed lost (and redone) once it
 # is this old, seconds: younger, another driver may still be running the submit command.
 _SUBMIT_IN_PROGRESS_S = 30.0
-_STDERR_TAIL_LINES = 30
-
-_DBS: dict[str, JobsDB] = {}
-_DBS_LOCK = threading.Lock()
-
-
-def jobs_db(config: ProjectConfig | None = None) -> JobsDB:
-    """The (per-process cached) jobs database of a project scope."""
-    config = config or load_config()
-    with _DBS_LOCK:
-        db = _DBS.get(str(config.db_path))
-        if db is None:
-            db = _DBS[str(config.db_path)] = JobsDB(config.db_path)
-    return db
-
-
-def make_job_id(name: str) -> str:
-    """A unique job id that is also a safe scheduler job name and directory name.
-
-    Letters, digits, ``_``, ``-`` and ``.`` only, starting with a letter (SGE refuses names
-    starting with a digit), at most 48 characters of ``name`` plus a random suffix.
-    """
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:48] or "job"
-    if not safe[0].isalpha():
-        safe = "j" + safe
-    return f"{safe}_{secrets.token_hex(5)}"
 
 
 class ExPyRe:
@@ -239,27 +204,16 @@ class ExPyRe:
     # ------------------------------------------------------------------ staging
 
     def _stage(self, function, args, kwargs, input_files, base_dir) -> None:
-        stage = self.stage_dir
-        stage.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for name in input_files:
-            src = Path(base_dir, name)
-            rel = Path(name) if not Path(name).is_absolute() else Path(Path(name).name)
-            dst = stage / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if src.is_dir():
-                shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=False)
-            else:
-                shutil.copy2(src, dst)
-        try:
-            call = cloudpickle.dumps({"function": function, "args": args, "kwargs": kwargs})
-        except Exception as exc:
-            raise ValueError(
-                f"job {self.name!r}: the function or its arguments cannot be pickled ({exc!r}); "
-                "pass picklable arguments (e.g. a (CalculatorClass, args, kwargs) tuple)"
-            ) from exc
-        runner.write_atomic(stage / runner.CALL_FILE, call)
-        meta = {"job_id": self.id, "name": self.name, "sys_path": [p for p in sys.path if p]}
-        runner.write_atomic(stage / runner.META_FILE, json.dumps(meta).encode())
+        stagedir.write_call(
+            self.stage_dir,
+            job_id=self.id,
+            job_name=self.name,
+            function=function,
+            args=args,
+            kwargs=kwargs,
+            input_files=input_files,
+            base_dir=base_dir,
+        )
         self._row = self._db.update(self.id, info={"staged": True})
 
     # ------------------------------------------------------------------ submitting
@@ -303,7 +257,7 @@ class ExPyRe:
             if self.status in LIVE_STATES:
                 self.cancel()
             self._row = self._db.reset(self.id)
-            self._forget_outputs()
+            stagedir.forget_outputs(self.stage_dir)
         resubmit = False
         if self.status == "submitted" and not self.remote_id:
             if self._recover_lost_submission():
@@ -323,31 +277,17 @@ class ExPyRe:
     def _submit(
         self, system: System, resources: Resources, header_extra, exact_fit, partial_node, resubmit
     ) -> None:
-        selection = select_partition(resources, system.config.partitions, exact_fit, partial_node)
         job_dir = system.job_dir(self.id, self.stage_dir)
-        request = JobRequest(
-            job_name=self.id,
-            partition=selection.partition,
-            num_nodes=selection.num_nodes,
-            num_cores=selection.num_cores,
-            num_cores_per_node=selection.num_cores_per_node,
-            max_time_s=selection.max_time_s,
-            max_mem_kB=selection.max_mem_kB,
-            stdout=posixpath.join(job_dir, runner.STDOUT_FILE),
-            stderr=posixpath.join(job_dir, runner.STDERR_FILE),
-        )
         info = self._row["info"]
-        script = job_script(
-            scheduler=system.scheduler,
-            request=request,
-            selection=selection,
+        script = build_job_script(
+            system.config,
+            system.scheduler,
             job_id=self.id,
             job_dir=job_dir,
-            python_cmd=system.config.python_cmd,
-            no_default_header=system.config.no_default_header,
-            system_header=system.config.header,
+            resources=resources,
+            exact_fit=exact_fit,
+            partial_node=partial_node,
             header_extra=header_extra,
-            commands=system.config.commands,
             env_vars=info.get("env_vars", []),
             pre_run_commands=info.get("pre_run_commands", []),
             post_run_commands=info.get("post_run_commands", []),
@@ -428,82 +368,25 @@ class ExPyRe:
                 pass
         return self._collect()
 
-    def _read_text(self, name: str) -> str:
-        try:
-            return (self.stage_dir / name).read_text(errors="replace")
-        except OSError:
-            return ""
-
     def _collect(self) -> tuple[Any, str, str]:
         if self.status not in FINAL_STATES:
             raise JobNotReady(f"job {self.id} is {self.status}, not finished")
-        stdout, stderr = self._read_text(runner.STDOUT_FILE), self._read_text(runner.STDERR_FILE)
-        result_path = self.stage_dir / runner.RESULT_FILE
-        record = pickle.loads(result_path.read_bytes()) if result_path.exists() else None
-        if record is not None and record.get("ok"):
-            try:
-                value = cloudpickle.loads(record["value_pickle"])
-            except Exception as exc:
-                raise RuntimeError(
-                    f"job {self.id}: its result cannot be unpickled here ({exc!r}); the "
-                    f"result is in {result_path}"
-                ) from exc
-            self._copy_output_files()
-            return value, stdout, stderr
-        raise self._failure(record, stderr)
-
-    def _failure(self, record: dict | None, stderr: str) -> RemoteJobError:
-        tail = "\n".join(stderr.splitlines()[-_STDERR_TAIL_LINES:])
-        common = {
-            "job_id": self.id,
-            "job_name": self.name,
-            "stage_dir": str(self.stage_dir),
-            "stderr_tail": tail,
-            "queue_state": self._row["queue_state"],
-        }
-        if record is None:
-            return RemoteJobError(
-                **{**common, "queue_state": self._row["queue_state"] or "vanished"}
+        record = stagedir.read_record(self.stage_dir)
+        if record is None or not record.get("ok"):
+            raise stagedir.failure_error(
+                self.stage_dir,
+                record,
+                job_id=self.id,
+                job_name=self.name,
+                queue_state=self._row["queue_state"],
             )
-        exc = None
-        if record.get("exception_pickle"):
-            try:
-                exc = cloudpickle.loads(record["exception_pickle"])
-            except Exception:
-                exc = None  # class not importable here: the repr and traceback still tell
-        message = (
-            None if record.get("stage") == "call" else f"(failed while: {record.get('stage')})"
-        )
-        return RemoteJobError(
-            **common,
-            remote_exception_repr=record.get("exception_repr"),
-            remote_traceback=record.get("traceback"),
-            remote_exception=exc,
-            message=message,
-        )
-
-    def _copy_output_files(self) -> None:
+        value = stagedir.load_value(self.stage_dir, record, self.id)
         info = self._row["info"]
-        patterns, out_dir = info.get("output_files", []), info.get("output_dir")
-        if not patterns or not out_dir:
-            return
-        for pattern in patterns:
-            for src in sorted(self.stage_dir.glob(pattern)):
-                dst = Path(out_dir, src.relative_to(self.stage_dir))
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                if src.is_dir():
-                    shutil.copytree(src, dst, dirs_exist_ok=True)
-                else:
-                    shutil.copy2(src, dst)
-
-    def _forget_outputs(self) -> None:
-        for name in (
-            runner.RESULT_FILE,
-            runner.STARTED_FILE,
-            runner.STDOUT_FILE,
-            runner.STDERR_FILE,
-        ):
-            (self.stage_dir / name).unlink(missing_ok=True)
+        stagedir.copy_output_files(
+            self.stage_dir, info.get("output_files", []), info.get("output_dir")
+        )
+        stdout = stagedir.read_text(self.stage_dir, runner.STDOUT_FILE)
+        return value, stdout, stagedir.read_text(self.stage_dir, runner.STDERR_FILE)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -562,18 +445,7 @@ class ExPyRe:
             if self.status != "cleaned":
                 self._row = self._db.transition(self.id, "cleaned")
             return
-        keep = {runner.RESULT_FILE, runner.STDOUT_FILE, runner.STDERR_FILE, runner.SCRIPT_FILE}
-        keep |= {
-            str(p.relative_to(self.stage_dir))
-            for pat in self._row["info"].get("output_files", [])
-            for p in self.stage_dir.glob(pat)
-        }
-        for name in self._row["info"].get("input_files", []) + [runner.CALL_FILE]:
-            rel = Path(name) if not Path(name).is_absolute() else Path(Path(name).name)
-            path = self.stage_dir / rel
-            if str(rel) in keep:
-                continue
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+        info = self._row["info"]
+        stagedir.remove_inputs(
+            self.stage_dir, info.get("input_files", []), info.get("output_files", [])
+        )

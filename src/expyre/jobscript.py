@@ -21,15 +21,18 @@ Everything that is data rather than shell (paths, ids, copied env values) is quo
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shlex
 from collections.abc import Iterable
 
-from expyre.resources import Selection
+from expyre.config import SystemConfig
+from expyre.resources import Resources, Selection, select_partition
+from expyre.runner import STDERR_FILE, STDOUT_FILE
 from expyre.schedulers.base import JobRequest, Scheduler
 from expyre.units import format_time
 
-__all__ = ["env_var_lines", "format_header_lines", "job_script"]
+__all__ = ["build_job_script", "env_var_lines", "format_header_lines", "job_script"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -160,3 +163,56 @@ def job_script(
         "",
     ]
     return "\n".join(lines)
+
+
+def build_job_script(
+    system_config: SystemConfig,
+    scheduler: Scheduler,
+    *,
+    job_id: str,
+    job_dir: str,
+    resources: Resources,
+    exact_fit: bool = True,
+    partial_node: bool = False,
+    header_extra: Iterable[str] = (),
+    env_vars: Iterable[str] = (),
+    pre_run_commands: Iterable[str] = (),
+    post_run_commands: Iterable[str] = (),
+) -> str:
+    """Choose the partition for ``resources`` and write the job script for one system.
+
+    The scheduler job name is the job id (so a lost submission can be found by name) and
+    stdout/stderr go to the job directory.
+
+    Raises
+    ------
+    expyre.resources.NoPartitionFits
+        If no partition of the system satisfies the request.
+    """
+    selection = select_partition(resources, system_config.partitions, exact_fit, partial_node)
+    request = JobRequest(
+        job_name=job_id,
+        partition=selection.partition,
+        num_nodes=selection.num_nodes,
+        num_cores=selection.num_cores,
+        num_cores_per_node=selection.num_cores_per_node,
+        max_time_s=selection.max_time_s,
+        max_mem_kB=selection.max_mem_kB,
+        stdout=posixpath.join(job_dir, STDOUT_FILE),
+        stderr=posixpath.join(job_dir, STDERR_FILE),
+    )
+    return job_script(
+        scheduler=scheduler,
+        request=request,
+        selection=selection,
+        job_id=job_id,
+        job_dir=job_dir,
+        python_cmd=system_config.python_cmd,
+        no_default_header=system_config.no_default_header,
+        system_header=system_config.header,
+        header_extra=header_extra,
+        commands=system_config.commands,
+        env_vars=env_vars,
+        pre_run_commands=pre_run_commands,
+        post_run_commands=post_run_commands,
+    )

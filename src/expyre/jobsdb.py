@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from expyre.config import ProjectConfig
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -33,6 +38,8 @@ __all__ = [
     "STATES",
     "IllegalTransition",
     "JobsDB",
+    "jobs_db",
+    "make_job_id",
 ]
 
 STATES = (
@@ -405,6 +412,35 @@ class JobsDB:
         return _row_dict(
             conn.execute("SELECT * FROM jobs WHERE id = ?", (current["id"],)).fetchone()
         )
+
+
+_DBS: dict[str, JobsDB] = {}
+_DBS_LOCK = threading.Lock()
+
+
+def jobs_db(config: ProjectConfig | None = None) -> JobsDB:
+    """The (per-process cached) jobs database of a project scope (default: the current one)."""
+    if config is None:
+        from expyre.config import load_config
+
+        config = load_config()
+    with _DBS_LOCK:
+        db = _DBS.get(str(config.db_path))
+        if db is None:
+            db = _DBS[str(config.db_path)] = JobsDB(config.db_path)
+    return db
+
+
+def make_job_id(name: str) -> str:
+    """A unique job id that is also a safe scheduler job name and directory name.
+
+    Letters, digits, ``_``, ``-`` and ``.`` only, starting with a letter (SGE refuses names
+    starting with a digit), at most 48 characters of ``name`` plus a random suffix.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:48] or "job"
+    if not safe[0].isalpha():
+        safe = "j" + safe
+    return f"{safe}_{secrets.token_hex(5)}"
 
 
 def _row_dict(row: sqlite3.Row) -> dict:

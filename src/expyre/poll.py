@@ -14,14 +14,13 @@ cancelled, out of memory, node failure).
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-from expyre import runner
+from expyre import stagedir
 from expyre.errors import JobNotReady
 from expyre.func import ExPyRe
 from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition
@@ -86,13 +85,10 @@ def _system_of(job: ExPyRe) -> System:
 
 def _read_outcome(job: ExPyRe) -> str | None:
     """ "succeeded"/"failed" from the staged result file, or None if there is none yet."""
-    path = job.stage_dir / runner.RESULT_FILE
-    if not path.exists():
+    record = stagedir.read_record(job.stage_dir)
+    if record is None:
         return None
-    try:
-        return "succeeded" if pickle.loads(path.read_bytes()).get("ok") else "failed"
-    except (OSError, EOFError, pickle.UnpicklingError):
-        return None  # being replaced right now; the next poll reads it
+    return "succeeded" if record.get("ok") else "failed"
 
 
 def _set(job: ExPyRe, status: str, **fields) -> None:

@@ -1,0 +1,184 @@
+"""The files of one job's stage directory: what goes in before a run, what comes out after.
+
+Layout (names from :mod:`expyre.runner`)::
+
+    _expyre_call.pkl     cloudpickle of {"function", "args", "kwargs"}
+    _expyre_meta.json    job id, name, the driver's sys.path
+    <input files>        copied, relative paths kept (absolute ones by base name)
+    _expyre_job.sh       the job script
+    _expyre_result.pkl   written by the runner (see there)
+    _expyre_job.stdout / .stderr
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from expyre import runner
+from expyre.errors import RemoteJobError
+
+__all__ = [
+    "copy_output_files",
+    "failure_error",
+    "forget_outputs",
+    "read_record",
+    "read_text",
+    "remove_inputs",
+    "staged_name",
+    "write_call",
+]
+
+STDERR_TAIL_LINES = 30
+
+
+def staged_name(name: str | Path) -> Path:
+    """Where an input file lands inside the stage directory (relative path)."""
+    path = Path(name)
+    return Path(path.name) if path.is_absolute() else path
+
+
+def write_call(
+    stage_dir: Path,
+    *,
+    job_id: str,
+    job_name: str,
+    function: Callable,
+    args: list,
+    kwargs: dict,
+    input_files: Iterable[str],
+    base_dir: str,
+) -> None:
+    """Create the stage directory (mode 0700) with the pickled call and the input files.
+
+    Raises
+    ------
+    ValueError
+        If the function or its arguments cannot be pickled.
+    """
+    stage_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name in input_files:
+        src, dst = Path(base_dir, name), stage_dir / staged_name(name)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=False)
+        else:
+            shutil.copy2(src, dst)
+    try:
+        call = cloudpickle.dumps({"function": function, "args": args, "kwargs": kwargs})
+    except Exception as exc:
+        raise ValueError(
+            f"job {job_name!r}: the function or its arguments cannot be pickled ({exc!r}); "
+            "pass picklable arguments (e.g. a (CalculatorClass, args, kwargs) tuple)"
+        ) from exc
+    runner.write_atomic(stage_dir / runner.CALL_FILE, call)
+    meta = {"job_id": job_id, "name": job_name, "sys_path": [p for p in sys.path if p]}
+    runner.write_atomic(stage_dir / runner.META_FILE, json.dumps(meta).encode())
+
+
+def read_text(stage_dir: Path, name: str) -> str:
+    """Text of a file in the stage directory, "" if missing."""
+    try:
+        return (stage_dir / name).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def read_record(stage_dir: Path) -> dict | None:
+    """The runner's result record, or None while there is none (or it is being replaced)."""
+    path = stage_dir / runner.RESULT_FILE
+    try:
+        return pickle.loads(path.read_bytes())
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None
+
+
+def load_value(stage_dir: Path, record: dict, job_id: str) -> Any:
+    """Unpickle a successful record's value.
+
+    Raises
+    ------
+    RuntimeError
+        If the value cannot be unpickled here (e.g. its class is not importable).
+    """
+    try:
+        return cloudpickle.loads(record["value_pickle"])
+    except Exception as exc:
+        raise RuntimeError(
+            f"job {job_id}: its result cannot be unpickled here ({exc!r}); the result is in "
+            f"{stage_dir / runner.RESULT_FILE}"
+        ) from exc
+
+
+def failure_error(
+    stage_dir: Path, record: dict | None, *, job_id: str, job_name: str, queue_state: str | None
+) -> RemoteJobError:
+    """The RemoteJobError describing a failed record, or a job that died without one."""
+    stderr = read_text(stage_dir, runner.STDERR_FILE)
+    common = {
+        "job_id": job_id,
+        "job_name": job_name,
+        "stage_dir": str(stage_dir),
+        "stderr_tail": "\n".join(stderr.splitlines()[-STDERR_TAIL_LINES:]),
+    }
+    if record is None:
+        return RemoteJobError(**common, queue_state=queue_state or "vanished")
+    exc = None
+    if record.get("exception_pickle"):
+        try:
+            exc = cloudpickle.loads(record["exception_pickle"])
+        except Exception:
+            exc = None  # class not importable here: the repr and traceback still tell
+    stage = record.get("stage")
+    return RemoteJobError(
+        **common,
+        queue_state=queue_state,
+        remote_exception_repr=record.get("exception_repr"),
+        remote_traceback=record.get("traceback"),
+        remote_exception=exc,
+        message=None if stage == "call" else f"(failed while: {stage})",
+    )
+
+
+def copy_output_files(stage_dir: Path, patterns: Iterable[str], out_dir: str | None) -> None:
+    """Copy files matching glob ``patterns`` (relative to the stage dir) into ``out_dir``."""
+    if not out_dir:
+        return
+    for pattern in patterns:
+        for src in sorted(stage_dir.glob(pattern)):
+            dst = Path(out_dir, src.relative_to(stage_dir))
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dst, dirs_exist_ok=True)
+            else:
+                shutil.copy2(src, dst)
+
+
+def forget_outputs(stage_dir: Path) -> None:
+    """Delete what a previous run left (before running the job again)."""
+    for name in (runner.RESULT_FILE, runner.STARTED_FILE, runner.STDOUT_FILE, runner.STDERR_FILE):
+        (stage_dir / name).unlink(missing_ok=True)
+
+
+def remove_inputs(
+    stage_dir: Path, input_files: Iterable[str], output_patterns: Iterable[str]
+) -> None:
+    """Delete the staged call and input copies, keeping results, logs and output files."""
+    keep = {runner.RESULT_FILE, runner.STDOUT_FILE, runner.STDERR_FILE, runner.SCRIPT_FILE}
+    keep |= {str(p.relative_to(stage_dir)) for pat in output_patterns for p in stage_dir.glob(pat)}
+    for name in [*input_files, runner.CALL_FILE]:
+        rel = staged_name(name)
+        if str(rel) in keep:
+            continue
+        path = stage_dir / rel
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
