@@ -137,13 +137,20 @@ def failure_error(
         except Exception:
             exc = None  # class not importable here: the repr and traceback still tell
     stage = record.get("stage")
+    message = None if stage == "call" else f"(failed while: {stage})"
+    if stage == "load":
+        message = (
+            "the job could not load its pickled call; make the function's module importable "
+            "where the job runs (install it there, or export PYTHONPATH in the system's "
+            "'commands' in config.json)"
+        )
     return RemoteJobError(
         **common,
         queue_state=queue_state,
         remote_exception_repr=record.get("exception_repr"),
         remote_traceback=record.get("traceback"),
         remote_exception=exc,
-        message=None if stage == "call" else f"(failed while: {stage})",
+        message=message,
     )
 
 

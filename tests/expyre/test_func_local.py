@@ -250,3 +250,18 @@ def test_clean_and_mark_processed(project):
     assert job.get_results(timeout=0)[0] == 25  # results survive a plain clean
     job.clean(wipe=True)
     assert job.status == "cleaned" and not job.stage_dir.exists()
+
+
+def test_function_not_importable_in_the_job_gives_a_hint(project, tmp_path, monkeypatch):
+    moddir = tmp_path / "gone"
+    moddir.mkdir()
+    (moddir / "vanishing_mod.py").write_text("def f(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(moddir))
+    import vanishing_mod
+
+    job = ExPyRe("gone", function=vanishing_mod.f, args=[1])
+    (moddir / "vanishing_mod.py").unlink()  # the job cannot import it any more
+    job.start(ONE_CORE, partial_node=True)
+    with pytest.raises(RemoteJobError, match="could not load its pickled call") as info:
+        job.get_results(timeout=300)
+    assert "vanishing_mod" in info.value.remote_exception_repr
