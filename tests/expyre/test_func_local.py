@@ -265,3 +265,19 @@ def test_function_not_importable_in_the_job_gives_a_hint(project, tmp_path, monk
     with pytest.raises(RemoteJobError, match="could not load its pickled call") as info:
         job.get_results(timeout=300)
     assert "vanishing_mod" in info.value.remote_exception_repr
+
+
+def test_separate_rundir_is_staged_in_and_out(project, tmp_path):
+    rundir = tmp_path / "scratch"
+    write_config(project, {"two": local_system(num_cores=2, rundir=str(rundir))})
+    Path("in.txt").write_text("data")
+    job = ExPyRe(
+        "far", function=write_output, args=["made.txt", "far away"], input_files=["in.txt"]
+    )
+    job.start(ONE_CORE, partial_node=True)
+    job_dir = rundir / job.id
+    assert job.row["remote_dir"] == str(job_dir) and (job_dir / "in.txt").read_text() == "data"
+    assert job.get_results(timeout=300)[0] == "ok"
+    assert (job.stage_dir / "made.txt").read_text() == "far away"  # copied back
+    job.clean()
+    assert not job_dir.exists() and job.get_results(timeout=0)[0] == "ok"
