@@ -55,6 +55,12 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture
+def selected_systems() -> dict:
+    """All systems selected for this run, {name: config.json entry}."""
+    return configured_systems()
+
+
+@pytest.fixture
 def sys_config(sys_name) -> dict:
     """The selected system's config.json entry."""
     return configured_systems()[sys_name]
