@@ -5,6 +5,7 @@ In CI these are: ``local`` (embedded queue), ``slurm`` and ``sge`` on this machi
 Run with ``pytest --runremote tests/remote`` after ci/start-*.sh and ci/write-test-config.sh.
 """
 
+import json
 import os
 import time
 from pathlib import Path
@@ -216,3 +217,26 @@ def test_two_hundred_live_jobs_one_status_call_per_poll(
         assert {j.row["queue_state"] for j in jobs} == {"held"}
     finally:
         system.cancel([j.remote_id for j in jobs])
+
+
+def test_rundir_with_spaces_and_semicolons_over_ssh(remote_project, sys_name, sys_config):
+    if not sys_config.get("host"):
+        pytest.skip("system is not reached over ssh")
+    rundir = sys_config["rundir"] + "/run dir;touch PWNED"
+    config = json.loads((remote_project / "config.json").read_text())
+    config["systems"][sys_name]["rundir"] = rundir
+    (remote_project / "config.json").write_text(json.dumps(config))
+    job = ExPyRe("spaced", function=job_environment, args=[["EXPYRE_NUM_CORES"]])
+    job.start(ONE_CORE, partial_node=True)
+    (env, cwd), _, _ = job.get_results(timeout=300)
+    assert env == {"EXPYRE_NUM_CORES": "1"}
+    assert cwd == f"{rundir}/{job.id}"
+    assert not list(Path(sys_config["rundir"]).glob("PWNED*"))
+
+    # what no scheduler header can carry is refused before anything is submitted
+    config["systems"][sys_name]["rundir"] = sys_config["rundir"] + "/$(touch PWNED)"
+    (remote_project / "config.json").write_text(json.dumps(config))
+    bad = ExPyRe("dollar", function=square, args=[5])
+    with pytest.raises(ValueError, match=r"contains '\$'.*rundir"):
+        bad.start(ONE_CORE, partial_node=True)
+    assert bad.remote_id is None
