@@ -144,6 +144,10 @@ if [ "$CHANGED" = 1 ]; then
 fi
 if ! alive "$CTLD_PID" slurmctld; then
     CLEAN=-c; [ "${SLURM_KEEP_STATE:-0}" = 1 ] && CLEAN=
+    # forgotten jobs must not be "found" in the completion log if job ids start over
+    if [ -n "$CLEAN" ] && [ -s /var/log/slurm/jobcomp.log ]; then
+        mv /var/log/slurm/jobcomp.log "/var/log/slurm/jobcomp.log.$(date +%Y%m%d%H%M%S)"
+    fi
     log "starting slurmctld $CLEAN"
     slurmctld $CLEAN
 fi
