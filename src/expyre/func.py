@@ -30,6 +30,7 @@ from expyre.errors import JobNotReady, RemoteJobError
 from expyre.jobscript import build_job_script
 from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition, jobs_db, make_job_id
 from expyre.keys import job_key
+from expyre.preflight import check_system
 from expyre.resources import Resources
 from expyre.system import System, SystemCommandError, get_system
 
@@ -297,6 +298,7 @@ class ExPyRe:
         script_path.chmod(0o700)
         if job_dir != str(self.stage_dir) and self._row["n_submissions"] > 0:
             system.remove_dir(job_dir)  # no result of an earlier run may leak into this one
+        check_system(system)  # once per system per process: a wrong python fails here, clearly
         system.stage_in(self.stage_dir, job_dir)
         row = self._db.begin_submission(
             self.id, allow_resubmit=resubmit, system=system.name, remote_dir=job_dir

@@ -32,7 +32,9 @@ import tempfile
 import threading
 import time
 
-__all__ = ["SshError", "SshTransport", "retry_policy"]
+from expyre.transport import retry_policy
+
+__all__ = ["SshError", "SshTransport"]
 
 # A unix socket path is limited to 108 bytes, and ssh appends ".XXXXXXXXXXXXXXXX" (17 chars)
 # while creating the master's socket: keep whole control paths under this many characters.
@@ -44,24 +46,6 @@ _SSH_CONNECTION_FAILED = 255
 
 class SshError(RuntimeError):
     """ssh or rsync could not reach the host, or a copy failed, after all retries."""
-
-
-def retry_policy() -> tuple[int, float]:
-    """Tries and seconds between them, from ``EXPYRE_RETRY="tries seconds"`` (default 3, 5 s).
-
-    Raises
-    ------
-    ValueError
-        If ``EXPYRE_RETRY`` is not two numbers.
-    """
-    text = os.environ.get("EXPYRE_RETRY", "3 5")
-    try:
-        tries, wait = text.split()
-        return max(1, int(tries)), max(0.0, float(wait))
-    except ValueError as exc:
-        raise ValueError(
-            f"EXPYRE_RETRY={text!r} is not 'TRIES SECONDS'; set it like EXPYRE_RETRY='3 5'"
-        ) from exc
 
 
 class SshTransport:

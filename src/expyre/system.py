@@ -18,7 +18,7 @@ from pathlib import Path
 
 from expyre.config import ProjectConfig, SystemConfig, load_config
 from expyre.schedulers import QueueState, Scheduler, get_scheduler
-from expyre.transport import LocalTransport, Transport
+from expyre.transport import LocalTransport, Transport, retry_policy
 
 __all__ = ["SystemCommandError", "System", "get_system"]
 
@@ -27,17 +27,6 @@ _COMMAND_TIMEOUT_S = 300.0  # one scheduler or ssh command; a hung ssh must not 
 
 class SystemCommandError(RuntimeError):
     """A scheduler or transport command failed even after retries."""
-
-
-def _retry_policy() -> tuple[int, float]:
-    text = os.environ.get("EXPYRE_RETRY", "3 5")
-    try:
-        tries, wait = text.split()
-        return max(1, int(tries)), max(0.0, float(wait))
-    except ValueError as exc:
-        raise ValueError(
-            f"EXPYRE_RETRY={text!r} is not 'TRIES SECONDS'; set it like EXPYRE_RETRY='3 5'"
-        ) from exc
 
 
 def _trace(message: str) -> None:
@@ -146,7 +135,7 @@ class System:
         SystemCommandError
             With the command, its exit code and output, after the last try.
         """
-        tries, wait = _retry_policy() if retry else (1, 0.0)
+        tries, wait = retry_policy() if retry else (1, 0.0)
         last = ""
         for attempt in range(1, tries + 1):
             t0 = time.monotonic()

@@ -63,3 +63,21 @@ def _copy_contents(src: str, dst: str) -> None:
         return
     os.makedirs(dst, mode=0o700, exist_ok=True)
     shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=True)
+
+
+def retry_policy() -> tuple[int, float]:
+    """Tries and seconds between them, from ``EXPYRE_RETRY="tries seconds"`` (default 3, 5 s).
+
+    Raises
+    ------
+    ValueError
+        If ``EXPYRE_RETRY`` is not two numbers.
+    """
+    text = os.environ.get("EXPYRE_RETRY", "3 5")
+    try:
+        tries, wait = text.split()
+        return max(1, int(tries)), max(0.0, float(wait))
+    except ValueError as exc:
+        raise ValueError(
+            f"EXPYRE_RETRY={text!r} is not 'TRIES SECONDS'; set it like EXPYRE_RETRY='3 5'"
+        ) from exc

@@ -31,7 +31,13 @@ class QueueState(enum.Enum):
     @property
     def is_finished(self) -> bool:
         """True when the job has left the running/waiting states for good."""
-        return self not in (QueueState.QUEUED, QueueState.HELD, QueueState.RUNNING)
+        # UNKNOWN counts as live: a state we cannot read must never get a job declared dead
+        return self not in (
+            QueueState.QUEUED,
+            QueueState.HELD,
+            QueueState.RUNNING,
+            QueueState.UNKNOWN,
+        )
 
     @property
     def was_killed(self) -> bool:
