@@ -26,31 +26,9 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture
-def local_queue(tmp_path, monkeypatch):
+def local_queue(make_local_project):
     """A project scope in tmp_path with a 2-core local queue; returns the expyre root."""
-    root = tmp_path / "_expyre"
-    root.mkdir()
-    (root / "config.json").write_text(
-        json.dumps(
-            {
-                "systems": {
-                    "local": {
-                        "host": None,
-                        "scheduler": "local",
-                        "partitions": {"local": {"num_cores": 2, "max_time": None}},
-                    }
-                }
-            }
-        )
-    )
-    (tmp_path / "home").mkdir()
-    monkeypatch.setenv("EXPYRE_ROOT", str(root))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("EXPYRE_DIED_GRACE", "5")
-    for var in ("WFL_EXPYRE_INFO", "EXPYRE_SYS", "WFL_NUM_PYTHON_SUBPROCESSES"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return root
+    return make_local_project(cores=2)
 
 
 def remote_info(n_per_job, pool, job_name="qjob", **extra):

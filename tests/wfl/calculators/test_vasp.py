@@ -212,30 +212,14 @@ exit 1
 """
 
 
-def test_seed_vasp_workflow_on_local_queue(tmp_path, monkeypatch):
+def test_seed_vasp_workflow_on_local_queue(tmp_path, monkeypatch, make_local_project):
     """FILE-LEVEL (fake VASP): the seed's VASP relaxation workflow as queued jobs."""
     from wfl.configset import ConfigSet, OutputSpec
     from wfl.generate_configs.minim import run as minim_run
 
-    root = tmp_path / "_expyre"
-    root.mkdir()
-    (root / "config.json").write_text(
-        json.dumps(
-            {
-                "systems": {
-                    "local": {
-                        "host": None,
-                        "scheduler": "local",
-                        "partitions": {"node": {"num_cores": 3, "max_time": None, "max_mem": None}},
-                    }
-                }
-            }
-        )
-    )
-    monkeypatch.setenv("EXPYRE_ROOT", str(root))
+    root = make_local_project(cores=3)
     for name in ("VASP_COMMAND", "VASP_COMMAND_GAMMA", "VASP_PP_PATH", "WFL_VASP_KWARGS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
     make_fake_potcars(tmp_path, ["Si"])
     capture = tmp_path / "captured"
     capture.mkdir()

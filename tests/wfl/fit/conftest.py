@@ -1,6 +1,5 @@
 """Shared fixtures for the fit tests (helpers and data live in fit_testutil.py)."""
 
-import json
 import shutil
 
 import pytest
@@ -37,29 +36,12 @@ def gap_fit_available():
 
 
 @pytest.fixture
-def local_queue(tmp_path, monkeypatch):
+def local_queue(make_local_project):
     """An expyre project in tmp_path whose ``local`` system runs up to 4 one-core jobs at once.
 
     Returns a function ``remote_info(job_name) -> dict`` for fit calls.
     """
-    root = tmp_path / "_expyre"
-    root.mkdir()
-    (root / "config.json").write_text(
-        json.dumps(
-            {
-                "systems": {
-                    "local": {
-                        "host": None,
-                        "scheduler": "local",
-                        "partitions": {
-                            "local": {"num_cores": 4, "max_time": None, "max_mem": None}
-                        },
-                    }
-                }
-            }
-        )
-    )
-    monkeypatch.setenv("EXPYRE_ROOT", str(root))
+    make_local_project(cores=4)
 
     def remote_info(job_name, **extra):
         info = {
