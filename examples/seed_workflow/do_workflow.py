@@ -20,7 +20,9 @@ calculator_kwargs = {}  # VASP would take the seed's vasp_kwargs here
 # do relaxation (positions and cell, at zero pressure)
 ci_relaxed = minim_run(ci, co, calculator=(EMT, [], calculator_kwargs), pressure=0.0, fmax=0.01)
 
-print(f"{'id':>3} {'formula':>8} {'E (eV/atom)':>12} {'V (A^3/atom)':>13} {'max|F| (eV/A)':>14} {'converged':>9}")
+print(
+    f"{'id':>3} {'formula':>8} {'E (eV/atom)':>12} {'V (A^3/atom)':>13} {'max|F| (eV/A)':>14} {'converged':>9}"
+)
 for at in ci_relaxed:
     # results are stored in info/arrays under the operation's prefix
     energy = at.info["optimize_energy"] / len(at)

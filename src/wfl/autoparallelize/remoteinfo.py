@@ -102,7 +102,25 @@ class RemoteInfo:
             None if check_interval is None else _check_seconds("check_interval", check_interval)
         )
 
-    FIELDS = ["sys_name", "job_name", "resources", "num_inputs_per_queued_job", "pre_cmds", "post_cmds", "env_vars", "input_files", "output_files", "header_extra", "exact_fit", "partial_node", "timeout", "check_interval", "ignore_failed_jobs", "resubmit_killed_jobs", "hash_ignore"]
+    FIELDS = [
+        "sys_name",
+        "job_name",
+        "resources",
+        "num_inputs_per_queued_job",
+        "pre_cmds",
+        "post_cmds",
+        "env_vars",
+        "input_files",
+        "output_files",
+        "header_extra",
+        "exact_fit",
+        "partial_node",
+        "timeout",
+        "check_interval",
+        "ignore_failed_jobs",
+        "resubmit_killed_jobs",
+        "hash_ignore",
+    ]
 
     @classmethod
     def from_value(
