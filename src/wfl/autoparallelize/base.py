@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +133,13 @@ def _run(
         op, args, key_kwargs, items, info.initializer, info.hash_ignore, info.iterable_arg
     )
     if outputs_done(outputs, key):
-        logger.info("%s: outputs %r are complete, skipping", op.__qualname__, outputs)
+        # a user rerunning a script should see why a step took no time (stderr, one line)
+        print(
+            f"wfl: {op.__qualname__}: outputs {', '.join(map(str, outputs.files or []))} "
+            "are already complete "
+            "(same operation, arguments, inputs and code); skipped",
+            file=sys.stderr,
+        )
         return outputs.to_ConfigSet()
 
     # spawning after the key: the key must describe the generator as the caller gave it
