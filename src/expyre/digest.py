@@ -1,0 +1,191 @@
+"""Canonical digests of Python values: the same arguments give the same digest everywhere.
+
+Used for job keys (SPEC §4.3): the digest never depends on pickle bytes, ``PYTHONHASHSEED``
+or dict insertion order; numpy arrays and ASE ``Atoms``-like objects count by value.
+Callables met while encoding are collected, so their code can be fingerprinted too.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import struct
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CanonicalEncoder", "argument_digest", "qualified_name"]
+
+
+class CanonicalEncoder:
+    """Feeds a canonical, type-tagged byte stream describing a value into a hash.
+
+    Containers are encoded structurally; unordered containers (dict, set) are sorted by the
+    digests of their encoded items so insertion order and hash seeds do not matter.
+    Callables met along the way are collected, so their code can be fingerprinted too
+    (an op passed as an argument is part of the job's code).
+    """
+
+    def __init__(self) -> None:
+        self.callables: list[Callable] = []
+        self._active: set[int] = set()
+
+    def digest(self, obj: Any) -> bytes:
+        h = hashlib.sha256()
+        self._encode(obj, h)
+        return h.digest()
+
+    def _encode(self, obj: Any, h: Any) -> None:  # noqa: C901 - one branch per kind of value
+        def tag(t: str, payload: bytes = b"") -> None:
+            h.update(t.encode() + b":" + str(len(payload)).encode() + b":" + payload)
+
+        if obj is None or isinstance(obj, bool):
+            tag("const", repr(obj).encode())
+        elif isinstance(obj, int):
+            tag("int", str(int(obj)).encode())
+        elif isinstance(obj, float):
+            tag("float", b"nan" if math.isnan(obj) else struct.pack("<d", obj))
+        elif isinstance(obj, complex):
+            tag("complex", struct.pack("<dd", obj.real, obj.imag))
+        elif isinstance(obj, str):
+            tag("str", obj.encode("utf-8", "surrogatepass"))
+        elif isinstance(obj, bytes | bytearray):
+            tag("bytes", bytes(obj))
+        elif isinstance(obj, Path):
+            tag("path", str(obj).encode())
+        elif _is_numpy_array(obj):
+            arr = obj
+            if arr.dtype.hasobject:
+                tag("ndarray-object", repr(arr.shape).encode())
+                for item in arr.ravel().tolist():
+                    self._encode(item, h)
+            else:
+                import numpy as np  # only reached when numpy is already loaded
+
+                data = np.ascontiguousarray(arr).tobytes()
+                tag("ndarray", f"{arr.dtype.str}|{arr.shape}".encode())
+                tag("data", data)
+        elif _is_numpy_scalar(obj):
+            tag("npscalar", f"{obj.dtype.str}".encode())
+            tag("data", obj.tobytes())
+        elif isinstance(obj, types.FunctionType | types.BuiltinFunctionType | type):
+            self.callables.append(obj)
+            tag("callable", qualified_name(obj).encode())
+        elif isinstance(obj, functools.partial):
+            tag("partial")
+            self._encode(obj.func, h)
+            self._encode(obj.args, h)
+            self._encode(obj.keywords, h)
+        elif isinstance(obj, types.MethodType):
+            tag("method", obj.__func__.__qualname__.encode())
+            self.callables.append(obj.__func__)
+            self._encode(obj.__self__, h)
+        elif isinstance(obj, types.ModuleType):
+            tag("module", obj.__name__.encode())
+        else:
+            self._encode_container_or_object(obj, h, tag)
+
+    def _encode_container_or_object(self, obj: Any, h: Any, tag: Callable) -> None:
+        if id(obj) in self._active:  # a reference cycle: encode a back-reference marker
+            tag("cycle")
+            return
+        self._active.add(id(obj))
+        try:
+            if isinstance(obj, list | tuple):
+                tag("list" if isinstance(obj, list) else "tuple", str(len(obj)).encode())
+                for item in obj:
+                    self._encode(item, h)
+            elif isinstance(obj, dict):
+                tag("dict", str(len(obj)).encode())
+                pairs = sorted((self.digest(k), self.digest(v)) for k, v in obj.items())
+                for kd, vd in pairs:
+                    h.update(kd + vd)
+            elif isinstance(obj, set | frozenset):
+                tag("set", str(len(obj)).encode())
+                for d in sorted(self.digest(item) for item in obj):
+                    h.update(d)
+            elif _is_atoms_like(obj):
+                self._encode_atoms_like(obj, h, tag)
+            elif _is_numpy_generator(obj):
+                tag("np.Generator")
+                self._encode(obj.bit_generator.state, h)
+            else:
+                self._encode_object(obj, h, tag)
+        finally:
+            self._active.discard(id(obj))
+
+    def _encode_atoms_like(self, atoms: Any, h: Any, tag: Callable) -> None:
+        # By value: what defines a structure, not the attached calculator's caches.
+        tag("atoms", qualified_name(type(atoms)).encode())
+        self._encode(dict(atoms.arrays), h)
+        self._encode(dict(atoms.info), h)
+        self._encode(atoms.get_cell()[:], h)
+        self._encode(atoms.get_pbc(), h)
+        constraints = [
+            c.todict() if hasattr(c, "todict") else c for c in getattr(atoms, "constraints", [])
+        ]
+        self._encode(constraints, h)
+        calc = getattr(atoms, "calc", None)
+        self._encode(None if calc is None else qualified_name(type(calc)), h)
+
+    def _encode_object(self, obj: Any, h: Any, tag: Callable) -> None:
+        cls = type(obj)
+        tag("object", qualified_name(cls).encode())
+        self.callables.append(cls)
+        if hasattr(obj, "__getstate__") and cls.__getstate__ is not object.__getstate__:
+            state = obj.__getstate__()
+        elif hasattr(obj, "__dict__"):
+            state = vars(obj)
+        elif hasattr(cls, "__slots__"):
+            state = {s: getattr(obj, s) for s in cls.__slots__ if hasattr(obj, s)}
+        else:
+            reduced = obj.__reduce_ex__(4)
+            state = reduced[1:] if isinstance(reduced, tuple) else reduced
+        self._encode(state, h)
+
+
+def argument_digest(obj: Any) -> str:
+    """Canonical digest of a value, stable across interpreters and pickle round trips.
+
+    Parameters
+    ----------
+    obj : Any
+        Arguments to digest: plain Python values, containers, numpy arrays and generators,
+        ASE ``Atoms``-like objects (by value: arrays, info, cell, pbc, constraints), or any
+        object (by class name and state).
+
+    Returns
+    -------
+    str
+        Hex sha256 digest.
+    """
+    return CanonicalEncoder().digest(obj).hex()
+
+
+def qualified_name(obj: Any) -> str:
+    module = getattr(obj, "__module__", None) or ""
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(type(obj))
+    return f"{module}:{name}"
+
+
+def _is_numpy_array(obj: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.ndarray)
+
+
+def _is_numpy_scalar(obj: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.generic)
+
+
+def _is_numpy_generator(obj: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.random.Generator)
+
+
+def _is_atoms_like(obj: Any) -> bool:
+    # duck typing: expyre must not import ASE
+    return all(hasattr(obj, a) for a in ("arrays", "info", "get_cell", "get_pbc", "get_positions"))
