@@ -120,3 +120,29 @@ def test_explicit_remote_info_wins_and_pytest_extras_merge(monkeypatch):
     chosen = select_remote_info(info)
     assert chosen.timeout == 99 and chosen.job_name == "j"
     assert info.remote_info == RI  # the caller's dict is not modified
+
+
+def test_unused_key_warning_at_process_end(tmp_path):
+    """A typo in a key must not silently run everything locally: the process end warns."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "workflow.py"
+    script.write_text(
+        "from ase.build import bulk\n"
+        "from ase.calculators.emt import EMT\n"
+        "from wfl.configset import ConfigSet, OutputSpec\n"
+        "from wfl.generate.optimize import optimize\n"
+        "optimize(ConfigSet([bulk('Cu', cubic=True)]), OutputSpec(), calculator=(EMT, [], {}))\n"
+        "print('finished')\n"
+    )
+    info = {"generate/optimise.py::optimize": RI}  # British spelling: matches nothing
+    env = dict(os.environ, WFL_EXPYRE_INFO=json.dumps(info), EXPYRE_ROOT=str(tmp_path / "_x"))
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "finished" in done.stdout
+    assert "'generate/optimise.py::optimize' matched no autoparallelized call" in done.stderr
+    assert not (tmp_path / "_x").exists()  # nothing went to a queue
