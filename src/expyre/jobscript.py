@@ -189,7 +189,11 @@ def build_job_script(
     expyre.resources.NoPartitionFits
         If no partition of the system satisfies the request.
     """
-    selection = select_partition(resources, system_config.partitions, exact_fit, partial_node)
+    # the local queue runs on this one machine: a multi-node request can never start there
+    max_nodes = 1 if scheduler.name == "local" else None
+    selection = select_partition(
+        resources, system_config.partitions, exact_fit, partial_node, max_nodes
+    )
     request = JobRequest(
         job_name=job_id,
         partition=selection.partition,

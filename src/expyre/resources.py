@@ -145,6 +145,7 @@ def select_partition(
     partitions: dict[str, PartitionConfig],
     exact_fit: bool = True,
     partial_node: bool = False,
+    max_nodes: int | None = None,
 ) -> Selection:
     """Pick the partition that satisfies ``resources`` with the fewest wasted cores.
 
@@ -158,6 +159,8 @@ def select_partition(
         With ``num_cores``, require a whole number of nodes (no idle cores on the last node).
     partial_node : bool
         Allow a request smaller than one node (the job shares the node).
+    max_nodes : int, optional
+        Most nodes the system has (1 for the local queue, which runs on this machine only).
 
     Raises
     ------
@@ -167,7 +170,7 @@ def select_partition(
     best: tuple[int, int, Selection] | None = None
     reasons = {}
     for order, part in enumerate(partitions.values()):
-        selection, reason = _fit(resources, part, exact_fit, partial_node)
+        selection, reason = _fit(resources, part, exact_fit, partial_node, max_nodes)
         if selection is None:
             reasons[part.name] = reason
             continue
@@ -184,7 +187,11 @@ def select_partition(
 
 
 def _fit(
-    res: Resources, part: PartitionConfig, exact_fit: bool, partial_node: bool
+    res: Resources,
+    part: PartitionConfig,
+    exact_fit: bool,
+    partial_node: bool,
+    max_nodes: int | None = None,
 ) -> tuple[Selection | None, str]:
     ppn = part.num_cores
     if res.partitions is not None and not any(re.fullmatch(p, part.name) for p in res.partitions):
@@ -205,6 +212,11 @@ def _fit(
                 f"{res.num_cores} cores is not a whole number of {ppn}-core nodes and exact_fit=True"
             )
         nodes, cores_per_node = math.ceil(res.num_cores / ppn), ppn
+    if max_nodes is not None and nodes > max_nodes:
+        return None, (
+            f"needs {nodes} nodes of {ppn} cores but this system has {max_nodes} node(s); "
+            f"ask for at most {max_nodes * ppn} cores"
+        )
     mem_per_node = None
     if res.max_mem_tot_kB is not None:
         mem_per_node = math.ceil(res.max_mem_tot_kB / nodes)

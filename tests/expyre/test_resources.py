@@ -145,3 +145,24 @@ def test_coerce_accepts_dict_and_rejects_unknown_keys():
     assert Resources.coerce({"max_time": 60, "num_cores": 2}) == Resources(60, num_cores=2)
     with pytest.raises(ValueError, match="allowed keys"):
         Resources.coerce({"max_time": 60, "ncores": 2})
+
+
+def test_single_machine_systems_refuse_multi_node_requests():
+    parts = {"local": PartitionConfig("local", num_cores=2)}
+    with pytest.raises(NoPartitionFits, match="needs 32 nodes .* has 1 node.*at most 2 cores"):
+        select_partition(Resources(max_time="1h", num_cores=64), parts, max_nodes=1)
+    assert (
+        select_partition(Resources(max_time="1h", num_cores=2), parts, max_nodes=1).num_nodes == 1
+    )
+
+
+def test_local_queue_refuses_before_submitting(tmp_path, monkeypatch):
+    from expyre.func import ExPyRe
+
+    monkeypatch.setenv("EXPYRE_ROOT", str(tmp_path / "_expyre"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    job = ExPyRe("too_big", function=len, args=[[1, 2]])
+    with pytest.raises(NoPartitionFits, match="node"):
+        job.start({"max_time": "1h", "num_nodes": 2})
+    assert job.refresh().status == "created"  # nothing was submitted
