@@ -23,9 +23,11 @@ decides what may be retried: resubmitting a job twice must never happen).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shlex
+import socket
 import stat
 import subprocess
 import tempfile
@@ -180,6 +182,29 @@ class SshTransport:
                 self._start_master()
             self._master_ok = True
 
+    def _remove_stale_socket(self) -> None:
+        """Delete a control socket that no master listens on any more.
+
+        A master killed with SIGKILL (or a reboot without a /tmp wipe) leaves its socket
+        behind; ssh then refuses to bind a new master there ("ControlSocket ... already
+        exists, disabling multiplexing") and every later command would log in afresh. Only
+        a refused connection counts as stale: a live or starting master is never touched.
+        """
+        path = self.control_path
+        if path is None or not os.path.exists(path):
+            return
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(5)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        except OSError:
+            pass  # not ours to judge (permissions, timeout): ssh will report it
+        finally:
+            probe.close()
+
     def _start_master(self) -> None:
         tries, wait = retry_policy()
         argv = [
@@ -202,6 +227,7 @@ class SshTransport:
         ]
         last = ""
         for attempt in range(1, tries + 1):
+            self._remove_stale_socket()
             # -f: ssh forks into the background once logged in. Its stderr goes to a file,
             # not a pipe: a pipe held open by the background master would never reach EOF.
             with tempfile.TemporaryFile(mode="w+") as err:

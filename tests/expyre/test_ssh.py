@@ -254,3 +254,30 @@ def test_users_own_control_master_is_respected(tmp_path):
 def test_bad_host_names_are_refused(host):
     with pytest.raises(ValueError, match="is not a host name"):
         SshTransport(host)
+
+
+def test_stale_control_socket_left_by_a_killed_master_is_replaced(sshd, tmp_path):
+    t = SshTransport("xprtest", remsh_cmd=sshd.remsh_cmd, control_dir=tmp_path / "ctl")
+    # what a SIGKILLed master leaves behind: a socket file that nobody listens on
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(t.control_path)
+    dead.close()
+    assert stat.S_ISSOCK(os.stat(t.control_path).st_mode)
+    before = sshd.connections()
+    for _ in range(5):
+        assert t.run(["true"]).returncode == 0
+    time.sleep(0.5)  # sshd writes its log line right after the login
+    # multiplexing works again: one new master, not one login per command
+    assert sshd.connections() - before == 1
+    assert t._master_alive()
+    t.close()
+
+
+def test_live_master_socket_is_never_removed(sshd, tmp_path):
+    t = SshTransport("xprtest", remsh_cmd=sshd.remsh_cmd, control_dir=tmp_path / "ctl")
+    assert t.run(["true"]).returncode == 0
+    inode = os.stat(t.control_path).st_ino
+    t._remove_stale_socket()
+    assert os.stat(t.control_path).st_ino == inode
+    assert t._master_alive()
+    t.close()
