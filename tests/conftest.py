@@ -24,3 +24,14 @@ def pytest_collection_modifyitems(config, items):
         for marker, (enabled, reason) in skips.items():
             if marker in item.keywords and not enabled:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _private_local_queue_cores(tmp_path_factory, monkeypatch):
+    """Give each test its own core locks for the local queue.
+
+    The local queue's core locks are machine-wide per user (so two projects share the
+    cores); a test must neither wait for jobs a developer runs meanwhile nor for a job an
+    earlier failed test left running. Tests of the sharing itself set the variable again.
+    """
+    monkeypatch.setenv("EXPYRE_LOCAL_CORES_DIR", str(tmp_path_factory.mktemp("cores")))

@@ -9,8 +9,14 @@ Commands (all take ``--queue-dir DIR`` first)::
 
 How it works. ``submit`` records the job under ``DIR/jobs/ID/`` and starts a detached
 *wrapper* process (its own session, so it survives the submitting program being killed).
-The wrapper waits for free cores -- one lock file per core of the partition, held with
-``fcntl.flock`` -- runs ``bash SCRIPT`` in a session of its own, and records the exit code.
+The wrapper waits for free cores -- one lock file per core, held with ``fcntl.flock`` --
+runs ``bash SCRIPT`` in a session of its own, and records the exit code.
+
+The core locks are this machine's, not one project's: they live in one directory per user
+(``$EXPYRE_LOCAL_CORES_DIR``, default ``<tmp>/expyre-cores-<uid>``), shared by every queue
+directory, so two workflows in two projects together never run more jobs at once than the
+partition declares cores. A partition of ``n`` cores uses the locks ``core0`` .. ``core<n-1>``:
+partitions of one machine are views of the same cores.
 Core locks are inherited by the job's processes, so cores stay taken while any process of
 the job lives and are freed by the kernel the moment the last one exits, however it died.
 A short "admission" lock makes jobs take their cores one job at a time, so a big job is
@@ -29,14 +35,17 @@ import json
 import os
 import shlex
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 __all__ = ["job_state", "main", "read_header"]
 
 DIRECTIVE = "#LOCAL"
+CORES_DIR_ENV = "EXPYRE_LOCAL_CORES_DIR"
 _TERM_GRACE_S = 5.0  # between SIGTERM and SIGKILL when cancelling or timing out
 
 
@@ -115,6 +124,38 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def default_cores_dir() -> Path:
+    """Directory of this user's core locks on this machine (see the module docstring).
+
+    A temporary directory, not the home directory: homes are often shared between the
+    machines of a cluster, and flock on a network filesystem is unreliable.
+    """
+    configured = os.environ.get(CORES_DIR_ENV)
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir(), f"expyre-cores-{os.getuid()}")
+
+
+def _private_cores_dir(path: Path) -> Path:
+    """Create ``path`` mode 0700, or check an existing one is ours and not writable by others.
+
+    Raises
+    ------
+    PermissionError
+        If it belongs to another user or others may write to it (anyone who can create
+        lock files there can block our jobs).
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PermissionError(
+            f"local queue core-lock directory {str(path)!r} is not private to this user "
+            f"(owner uid {info.st_uid}, mode {oct(info.st_mode & 0o777)}); remove it, make it "
+            f"mode 0700, or set {CORES_DIR_ENV} to a directory of your own"
+        )
+    return path
+
+
 def read_header(script: str | os.PathLike) -> dict[str, str]:
     """Parse ``#LOCAL --key=value`` lines of a job script into a dict."""
     options = {}
@@ -133,9 +174,12 @@ def read_header(script: str | os.PathLike) -> dict[str, str]:
 class LocalQueue:
     """The queue's records in one directory; see the module docstring."""
 
-    def __init__(self, queue_dir: str | os.PathLike) -> None:
+    def __init__(
+        self, queue_dir: str | os.PathLike, cores_dir: str | os.PathLike | None = None
+    ) -> None:
         self.dir = Path(queue_dir)
         self.jobs = self.dir / "jobs"
+        self.cores_dir = Path(cores_dir) if cores_dir is not None else default_cores_dir()
 
     def _next_id(self) -> str:
         self.jobs.mkdir(parents=True, exist_ok=True)
@@ -168,6 +212,8 @@ class LocalQueue:
             "stdout": options.get("stdout", f"{qid}.out"),
             "stderr": options.get("stderr", f"{qid}.err"),
             "submitted_at": time.time(),
+            # fixed at submission: the wrapper must use the submitter's locks, whatever its env
+            "cores_dir": str(_private_cores_dir(self.cores_dir).resolve()),
         }
         _write_atomic(record / "meta.json", json.dumps(meta, indent=1))
         with open(record / "wrapper.log", "ab") as log:
@@ -253,7 +299,8 @@ class LocalQueue:
             Path(meta["cwd"], meta["stderr"]).write_text(msg)
             _write_atomic(record / "exit_code", "125\n")
             return 125
-        slots = self._acquire_cores(meta["partition"], meta["capacity"], meta["cores"])
+        cores_dir = Path(meta.get("cores_dir") or self.cores_dir)
+        slots = _acquire_cores(cores_dir, meta["capacity"], meta["cores"])
         _write_atomic(record / "started", f"{time.time()}\n")
         with (
             open(Path(meta["cwd"], meta["stdout"]), "ab") as out,
@@ -284,30 +331,34 @@ class LocalQueue:
         _write_atomic(record / "exit_code", f"{code}\n")
         return 0
 
-    def _acquire_cores(self, partition: str, capacity: int, cores: int) -> list:
-        slot_dir = self.dir / "slots" / partition
-        slot_dir.mkdir(parents=True, exist_ok=True)
-        held = []
-        with open(slot_dir / "admission.lock", "a") as admission:
-            fcntl.flock(admission, fcntl.LOCK_EX)  # one job at a time takes cores
-            delay = 0.05
-            while len(held) < cores:
-                for i in range(capacity):
-                    if len(held) == cores:
-                        break
-                    path = slot_dir / f"core{i}.lock"
-                    if any(fh.name == str(path) for fh in held):
-                        continue
-                    fh = open(path, "a")  # noqa: SIM115 - kept open: the open fd *is* the lock
-                    try:
-                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        held.append(fh)
-                    except BlockingIOError:
-                        fh.close()
-                if len(held) < cores:
-                    time.sleep(delay)
-                    delay = min(delay * 1.5, 1.0)
-        return held
+
+def _acquire_cores(cores_dir: Path, capacity: int, cores: int) -> list:
+    """Block until ``cores`` of the locks ``core0`` .. ``core<capacity-1>`` are ours.
+
+    Returns the open lock files: the open descriptors *are* the locks.
+    """
+    _private_cores_dir(cores_dir)
+    held = []
+    with open(cores_dir / "admission.lock", "a") as admission:
+        fcntl.flock(admission, fcntl.LOCK_EX)  # one job at a time takes cores
+        delay = 0.05
+        while len(held) < cores:
+            for i in range(capacity):
+                if len(held) == cores:
+                    break
+                path = cores_dir / f"core{i}.lock"
+                if any(fh.name == str(path) for fh in held):
+                    continue
+                fh = open(path, "a")  # noqa: SIM115 - kept open: the open fd *is* the lock
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    held.append(fh)
+                except BlockingIOError:
+                    fh.close()
+            if len(held) < cores:
+                time.sleep(delay)
+                delay = min(delay * 1.5, 1.0)
+    return held
 
 
 def job_state(record: Path) -> str | None:

@@ -147,3 +147,41 @@ def test_local_scheduler_is_pure_translation(tmp_path):
 def test_unknown_scheduler_name():
     with pytest.raises(ValueError, match="unknown scheduler 'condor'"):
         get_scheduler("condor")
+
+
+def test_two_projects_share_the_machine_cores(tmp_path, monkeypatch):
+    """Two queue directories (two projects) on one machine: together never over capacity."""
+    cores = tmp_path / "machine cores"
+    monkeypatch.setenv("EXPYRE_LOCAL_CORES_DIR", str(cores))
+    log = tmp_path / "intervals"
+    body = f'echo "start $(date +%s.%N)" >> {log}_$QID; sleep 1; echo "end $(date +%s.%N)" >> {log}_$QID'
+    jobs = []
+    for project in ("p1", "p2"):
+        queue = LocalQueue(tmp_path / project / "q")  # the default cores dir, from the env
+        assert queue.cores_dir == cores
+        for i in range(2):
+            name = f"{project}_{i}"
+            script = _script(tmp_path, name, f"QID={name}\n{body}", capacity=1)
+            jobs.append((queue, queue.submit(str(script), str(tmp_path))))
+    for queue, qid in jobs:
+        assert _wait_state(queue, qid, {"completed", "failed"}) == "completed"
+    intervals = []
+    for path in tmp_path.glob("intervals_*"):
+        words = path.read_text().split()
+        intervals.append((float(words[1]), float(words[3])))
+    assert len(intervals) == 4
+    intervals.sort()
+    # capacity 1 shared by both projects: each job starts after the previous one ended
+    for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
+        assert start >= end
+    assert sorted(p.name for p in cores.iterdir()) == ["admission.lock", "core0.lock"]
+    assert oct(cores.stat().st_mode & 0o777) == "0o700"
+
+
+def test_core_lock_dir_of_another_user_is_refused(tmp_path):
+    shared = tmp_path / "open"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)  # others may write: anyone could block our jobs
+    queue = LocalQueue(tmp_path / "q", cores_dir=shared)
+    with pytest.raises(PermissionError, match="EXPYRE_LOCAL_CORES_DIR"):
+        queue.submit(str(_script(tmp_path, "x", "true")), str(tmp_path))
