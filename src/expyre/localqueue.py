@@ -17,6 +17,7 @@ The core locks are this machine's, not one project's: they live in one directory
 directory, so two workflows in two projects together never run more jobs at once than the
 partition declares cores. A partition of ``n`` cores uses the locks ``core0`` .. ``core<n-1>``:
 partitions of one machine are views of the same cores.
+
 Core locks are inherited by the job's processes, so cores stay taken while any process of
 the job lives and are freed by the kernel the moment the last one exits, however it died.
 A short "admission" lock makes jobs take their cores one job at a time, so a big job is
@@ -35,12 +36,13 @@ import json
 import os
 import shlex
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from expyre.privatedir import private_dir
 
 __all__ = ["job_state", "main", "read_header"]
 
@@ -137,22 +139,9 @@ def default_cores_dir() -> Path:
 
 
 def _private_cores_dir(path: Path) -> Path:
-    """Create ``path`` mode 0700, or check an existing one is ours and not writable by others.
-
-    Raises
-    ------
-    PermissionError
-        If it belongs to another user or others may write to it (anyone who can create
-        lock files there can block our jobs).
-    """
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = path.stat()
-    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise PermissionError(
-            f"local queue core-lock directory {str(path)!r} is not private to this user "
-            f"(owner uid {info.st_uid}, mode {oct(info.st_mode & 0o777)}); remove it, make it "
-            f"mode 0700, or set {CORES_DIR_ENV} to a directory of your own"
-        )
+    """Create or check the core-lock directory: nobody else may be able to block our jobs."""
+    fix = f", or set {CORES_DIR_ENV} to a directory of your own"
+    private_dir(path, "local queue core-lock directory", fix)
     return path
 
 

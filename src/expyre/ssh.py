@@ -28,12 +28,12 @@ import hashlib
 import os
 import shlex
 import socket
-import stat
 import subprocess
 import tempfile
 import threading
 import time
 
+from expyre.privatedir import NotPrivateError, private_dir
 from expyre.transport import retry_policy
 
 __all__ = ["SshError", "SshTransport"]
@@ -373,18 +373,8 @@ def _slash(path: str) -> str:
 
 
 def _private_dir(path: str) -> None:
-    """Create ``path`` mode 0700, or check an existing one is ours and private.
-
-    Raises
-    ------
-    SshError
-        If it belongs to someone else or others may write to it (sockets there carry our
-        authenticated connection).
-    """
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    info = os.stat(path)
-    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise SshError(
-            f"ssh control directory {path!r} is not private to this user (owner uid "
-            f"{info.st_uid}, mode {oct(info.st_mode & 0o777)}); remove it or make it mode 0700"
-        )
+    """Our control-socket directory, private to this user (else :class:`SshError`)."""
+    try:
+        private_dir(path, "ssh control directory")
+    except NotPrivateError as err:
+        raise SshError(str(err)) from None
