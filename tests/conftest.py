@@ -1,4 +1,4 @@
-"""Project-wide pytest options, as named by the seed.
+"""Project-wide pytest options, with the names users' test instructions already use.
 
 ``--runremote`` enables tests marked ``remote`` (real queues / ssh hosts), ``--runslow``
 enables tests marked ``slow``. ``--basetemp`` is pytest's own option and is honoured by

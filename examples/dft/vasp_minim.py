@@ -1,6 +1,6 @@
-"""The seed's VASP relaxation workflow (needs a real VASP and POTCARs; not run in CI).
+"""The documented VASP relaxation workflow (needs a real VASP and POTCARs; not run in CI).
 
-Prepare (as in the seed):
+Prepare (the documented shell commands):
     export WFL_EXPYRE_INFO=$PWD/remoteinfo_vasp.json   # sys_name, vasp_path filled in
     ls POTCARs/*/POTCAR                                # one POTCAR per element
     python vasp_minim.py structures.xyz

@@ -1,4 +1,4 @@
-"""The seed's relaxation workflow, with ASE's EMT standing in for VASP.
+"""The documented VASP relaxation workflow, with ASE's EMT standing in for VASP.
 
 Which calls go to the queue, and with what resources, is chosen by WFL_EXPYRE_INFO
 (see remoteinfo.json) -- this script does not change between a laptop and a cluster.
@@ -15,7 +15,7 @@ infile = "structures.xyz"
 ci = ConfigSet(infile)
 co = OutputSpec("relaxed." + infile)
 
-calculator_kwargs = {}  # VASP would take the seed's vasp_kwargs here
+calculator_kwargs = {}  # VASP would take the workflow's vasp_kwargs here
 
 # do relaxation (positions and cell, at zero pressure)
 ci_relaxed = minim_run(ci, co, calculator=(EMT, [], calculator_kwargs), pressure=0.0, fmax=0.01)

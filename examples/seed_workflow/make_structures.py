@@ -1,4 +1,4 @@
-"""Write a handful of perturbed fcc cells to relax (the input of the seed's workflow).
+"""Write a handful of perturbed fcc cells to relax (the input of the relaxation workflow).
 
 Usage: python make_structures.py [N] [OUTFILE]   (defaults: 8 structures.xyz)
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: the seed's relaxation workflow on the embedded local queue.
+# The main job: the documented VASP relaxation workflow (EMT standing in) on the embedded local queue.
 # Runs in ./demo-run (created fresh), shows the jobs with `xpr ls`, then reruns the
 # workflow to show that a finished operation is skipped instantly.
 set -euo pipefail

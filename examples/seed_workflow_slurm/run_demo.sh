@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The seed's relaxation workflow again, now on Slurm: the SAME do_workflow.py as
+# The relaxation workflow of examples/seed_workflow again, now on Slurm: the SAME do_workflow.py as
 # examples/seed_workflow; only remoteinfo.json (sys_name "slurm", partition "debug") and
 # _expyre/config.json (the Slurm system) differ. Needs a running Slurm: as root,
 # `bash ci/install-system-packages.sh && bash ci/start-slurm.sh` starts a single-node one.

@@ -1,6 +1,6 @@
 """Project scope and ``config.json``: where the jobs database lives and which systems exist.
 
-Scope (SPEC §4.1): the *root* is ``$EXPYRE_ROOT`` if set, otherwise the nearest directory
+Scope: the *root* is ``$EXPYRE_ROOT`` if set, otherwise the nearest directory
 called ``_expyre`` from the current directory upwards, otherwise ``$HOME/.expyre``. The root
 holds the jobs database, the local stage directories and the local queue's records.
 
@@ -65,7 +65,7 @@ class PartitionConfig:
 
 @dataclass(frozen=True)
 class SystemConfig:
-    """One entry of ``config.json``'s ``systems``; see SPEC §4.1 for each key's meaning."""
+    """One entry of ``config.json``'s ``systems``; the README's Configuration section gives each key's meaning."""
 
     name: str
     host: str | None

@@ -1,6 +1,6 @@
 """Canonical digests of Python values: the same arguments give the same digest everywhere.
 
-Used for job keys (SPEC §4.3): the digest never depends on pickle bytes, ``PYTHONHASHSEED``
+Used for job keys: the digest never depends on pickle bytes, ``PYTHONHASHSEED``
 or dict insertion order; numpy arrays and ASE ``Atoms``-like objects count by value.
 Callables met while encoding are collected, so their code can be fingerprinted too.
 """

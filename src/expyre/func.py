@@ -1,4 +1,4 @@
-"""One Python function call as a restartable queued job: :class:`ExPyRe` (SPEC §4.4).
+"""One Python function call as a restartable queued job: :class:`ExPyRe`.
 
 Life of a job::
 

@@ -5,7 +5,7 @@ current status and refuses a transition that is not in :data:`ALLOWED_TRANSITION
 drivers working on the same project (or a driver and ``xpr``) never lose an update, and a
 driver killed at any instant leaves a database the next run reads as is.
 
-States (SPEC §4.3)::
+States::
 
     created -> submitted -> started -> succeeded -> processed -> cleaned
                    |           |    -> failed

@@ -1,6 +1,6 @@
 """Job keys: recognise "the same call" across interpreters, restarts and pickle round trips.
 
-A job key (SPEC §4.3) has two halves:
+A job key has two halves:
 
 * the *call digest* -- the function's identity, its arguments (minus ``hash_ignore``) and
   the names and bytes of its input files, encoded canonically (see :func:`argument_digest`),

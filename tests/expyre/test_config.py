@@ -1,4 +1,4 @@
-"""Project scope, layering of config.json files, and every config error (SPEC §4.1)."""
+"""Project scope, layering of config.json files, and every config error."""
 
 import json
 import os

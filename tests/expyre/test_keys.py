@@ -1,4 +1,4 @@
-"""Job keys: canonical across interpreters, sensitive to code, blind to comments (SPEC §4.3)."""
+"""Job keys: canonical across interpreters, sensitive to code, blind to comments."""
 
 import os
 import pickle

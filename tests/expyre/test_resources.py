@@ -1,4 +1,4 @@
-"""Resources and partition selection, table-driven, including rejection reasons (SPEC §4.2)."""
+"""Resources and partition selection, table-driven, including rejection reasons."""
 
 import pytest
 

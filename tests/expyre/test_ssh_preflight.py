@@ -73,7 +73,7 @@ def test_version_mismatch_is_reported(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_commands_fix_the_problem(tmp_path, monkeypatch):
-    """The seed's per-machine hook: a PYTHONPATH line in ``commands`` makes the check pass."""
+    """The per-machine hook users already know: a PYTHONPATH line in ``commands`` makes the check pass."""
     monkeypatch.setenv("EXPYRE_RETRY", "1 0")
     import expyre
 

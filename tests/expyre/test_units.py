@@ -1,4 +1,4 @@
-"""Times and memory sizes as users write them (SPEC §4.2)."""
+"""Times and memory sizes as users write them."""
 
 import pytest
 

@@ -1,7 +1,7 @@
 """Systems for ``--runremote`` tests: every system of the test config, filtered by regex.
 
 The config is ``$EXPYRE_PYTEST_CONFIG_DIR/config.json`` (or that variable naming the file
-itself) if set, else ``$HOME/.expyre/config.json`` as the seed says; ``ci/write-test-config.sh``
+itself) if set, else ``$HOME/.expyre/config.json`` as users' test instructions expect; ``ci/write-test-config.sh``
 writes the CI's systems. ``EXPYRE_PYTEST_SYSTEMS``
 is a regular expression searched in each system name (e.g. ``'^(slurm|sge)$'``).
 

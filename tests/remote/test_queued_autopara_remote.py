@@ -3,7 +3,7 @@
 The same contract as tests/wfl/test_remote_autopara.py on the embedded queue: queued results
 are bit-identical to the serial run for positive and negative ``num_inputs_per_queued_job``
 and for pools of 0 and 2 inside each job, including MD driven by per-item random generators.
-``WFL_PYTEST_EXPYRE_INFO`` (if set) is merged into every RemoteInfo, as the seed says.
+``WFL_PYTEST_EXPYRE_INFO`` (if set) is merged into every RemoteInfo, as users' test instructions expect.
 """
 
 import numpy as np

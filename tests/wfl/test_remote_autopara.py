@@ -1,6 +1,6 @@
 """Queued autoparallelize on the embedded local queue (real detached jobs, real jobs DB).
 
-The seed's contract: results are bit-identical to the serial run for any split into jobs
+The contract: results are bit-identical to the serial run for any split into jobs
 and any pool size inside a job; every failed job is reported; multi-file mapping survives.
 """
 

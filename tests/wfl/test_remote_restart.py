@@ -1,4 +1,4 @@
-"""Restarts (SPEC §3.4): SIGKILL the driver at three moments, rerun, compare.
+"""Restarts: SIGKILL the driver at three moments, rerun, compare.
 
 The driver is a real script in a subprocess; it is killed (a) while submitting, (b) while
 the jobs run, (c) while results are being gathered. The kill moment is chosen by watching

@@ -1,4 +1,4 @@
-"""The queued path of autoparallelize (SPEC §3.3): chunks -> jobs -> gather in input order.
+"""The queued path of autoparallelize : chunks -> jobs -> gather in input order.
 
 Each chunk of items becomes one expyre job whose function runs the chunk through the
 ordinary pool path (:func:`wfl.autoparallelize.pool.run_items`) on the machine where the job
@@ -233,7 +233,7 @@ def run_queued(
     item_rngs : list of numpy.random.Generator or None
         One child generator per item, spawned in input order by the caller.
     outputs : OutputSpec
-        Not used for the job key (SPEC §3.4); results are stored by the caller.
+        Not used for the job key (where results go does not change what is computed); results are stored by the caller.
     args, kwargs
         The operation's other arguments.
     autopara_info : AutoparaInfo

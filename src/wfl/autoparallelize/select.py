@@ -1,4 +1,4 @@
-"""Choosing which autoparallelized calls go to the queue: ``WFL_EXPYRE_INFO`` (SPEC §3.2).
+"""Choosing which autoparallelized calls go to the queue: ``WFL_EXPYRE_INFO``.
 
 The variable holds JSON (or YAML) text, or the path of a file holding it: a dict whose keys
 select calls and whose values are RemoteInfo keyword arguments. A key is a comma-separated

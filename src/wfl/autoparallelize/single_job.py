@@ -1,8 +1,8 @@
 """Whole function calls (potential fits) as single queued jobs, and several of them in parallel.
 
-The seed wraps each GAP/ACE fit "as a single job", selected by ``WFL_GAP_SIMPLE_FIT_REMOTEINFO``,
+Each GAP/ACE fit runs "as a single job" (a fit does not split into items), selected by ``WFL_GAP_SIMPLE_FIT_REMOTEINFO``,
 ``WFL_GAP_MULTISTAGE_FIT_REMOTEINFO``, ``WFL_ACE_FIT_REMOTEINFO`` or a key of
-``WFL_EXPYRE_INFO``. Beyond the seed, several independent calls (a committee of fits) are
+``WFL_EXPYRE_INFO``. Several independent calls (a committee of fits) are
 submitted together and gathered together, so they run in parallel.
 """
 

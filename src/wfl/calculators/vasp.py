@@ -1,6 +1,6 @@
-"""VASP as an ASE calculator with the seed's conventions and per-configuration run directories.
+"""VASP as an ASE calculator with the conventions of queued VASP workflows and per-configuration run directories.
 
-Conventions (from the seed's example workflow):
+Conventions (those of the documented VASP relaxation workflow, so its scripts run unchanged):
 
 - ``WFL_VASP_KWARGS`` (JSON text, or the path of a JSON file) gives keyword defaults; explicit
   keyword arguments override them. In a queued job the job's shell has already expanded
@@ -8,7 +8,7 @@ Conventions (from the seed's example workflow):
 - ``VASP_COMMAND`` runs VASP; ``VASP_COMMAND_GAMMA`` (if set) runs the Γ-only binary for
   non-periodic configurations and whenever the k-point grid is 1×1×1.
 - POTCARs are read from ``$VASP_PP_PATH/<symbol>/POTCAR``: ``pp`` defaults to ``"."`` and
-  ``setups`` to ``{symbol: ""}`` for every element present, as in the seed's example
+  ``setups`` to ``{symbol: ""}`` for every element present, as the documented workflow sets them
   (``VASP_PP_PATH=POTCARs`` with ``input_files: ["POTCARs"]`` stages them into the job).
 """
 
@@ -139,7 +139,7 @@ class Vasp(ASEVasp):
         check_keep_files(keep_files)
         merged = read_vasp_kwargs_env()
         merged.update(kwargs)
-        # the seed's convention: POTCARs are $VASP_PP_PATH/<symbol>/POTCAR
+        # the documented convention users' POTCAR trees follow: POTCARs are $VASP_PP_PATH/<symbol>/POTCAR
         merged.setdefault("pp", ".")
         self._wfl_setups_given = merged.get("setups") is not None
         super().__init__(directory=str(workdir), **merged)
@@ -169,7 +169,7 @@ class Vasp(ASEVasp):
             gamma = self.wfl_command_gamma or os.environ.get("VASP_COMMAND_GAMMA")
             if gamma:
                 return gamma
-        # read the seed's variable ourselves: ASE would warn that env variables are deprecated
+        # read VASP_PP_PATH ourselves: ASE would warn that env variables are deprecated
         command = self.wfl_command or os.environ.get("VASP_COMMAND")
         return self.make_command(command)
 
@@ -213,7 +213,7 @@ class Vasp(ASEVasp):
                 self.directory = str(rundir)
                 self.command = command
                 with warnings.catch_warnings():
-                    # VASP_PP_PATH from the environment is the seed's documented convention
+                    # VASP_PP_PATH from the environment is how users' job scripts point at POTCARs
                     warnings.filterwarnings("ignore", message="Loaded .* from environment")
                     super().calculate(run_atoms, properties, system_changes)
         except CalculationFailed as exc:

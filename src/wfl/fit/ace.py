@@ -188,7 +188,7 @@ def prepare_ace_fit(
 
 def fit(
     fitting_configs: Iterable[Atoms],
-    ACE_name: str,  # noqa: N803 - the seed's name
+    ACE_name: str,  # noqa: N803 - the name users' scripts pass
     params,
     fit_dir: str | os.PathLike = ".",
     ref_property_prefix: str = "REF_",

@@ -1,7 +1,6 @@
 """Committee fits: ``n`` independent fits (different seeds and/or data subsamples) at once.
 
-The seed notes that running committee members in parallel "is not supported right now"; here
-it is: all members are described first and, when queued execution is selected (the fitter's
+Committee members are independent, so they need not wait for each other: all members are described first and, when queued execution is selected (the fitter's
 own variable, ``WFL_GAP_SIMPLE_FIT_REMOTEINFO`` or ``WFL_ACE_FIT_REMOTEINFO``, or a
 ``WFL_EXPYRE_INFO`` key), submitted together as ``n`` jobs and gathered together, so they run
 concurrently as far as the queue allows. Without a queue they run one after another here.

@@ -3,7 +3,7 @@
 A FAKE VASP (a shell script written by these tests) copies the INCAR/KPOINTS/POSCAR/POTCAR
 it is given into a capture directory and exits with an error, so we check exactly what wfl
 writes for VASP, and that a failed run is flagged. The POTCARs are FAKE text files, labelled
-as such, laid out as the seed's ``POTCARs/<symbol>/POTCAR``.
+as such, laid out as users do, ``POTCARs/<symbol>/POTCAR``.
 """
 
 import json
@@ -19,7 +19,7 @@ from ase.build import bulk
 from wfl.calculators.utils import FAILED_INFO_KEY, RUNDIR_INFO_KEY, CalculationFailed
 from wfl.calculators.vasp import Vasp, read_vasp_kwargs_env, vasp_kspacing_grid
 
-# the seed's vasp_kwargs
+# the documented workflow's vasp_kwargs
 SEED_VASP_KWARGS = {
     "encut": 400.0,
     "ismear": 0,
@@ -184,8 +184,7 @@ def test_default_chunk_size_declared():
     assert os.fspath(Vasp(workdir="x").workdir) == "x"
 
 
-# The seed's shell commands that write remoteinfo.json (the key, elided in the seed, is the
-# minim run's); run through bash so quoting and expansion are exactly what a user gets.
+# The documented shell commands that write remoteinfo.json (the key is the minim run's); run through bash so quoting and expansion are exactly what a user gets.
 SEED_REMOTEINFO_SH = r"""cat<<EOF > remoteinfo.json
 {
  "generate_configs/minim.py::run" : {
@@ -213,7 +212,7 @@ exit 1
 
 
 def test_seed_vasp_workflow_on_local_queue(tmp_path, monkeypatch, make_local_project):
-    """FILE-LEVEL (fake VASP): the seed's VASP relaxation workflow as queued jobs."""
+    """FILE-LEVEL (fake VASP): the documented VASP relaxation workflow as queued jobs."""
     from wfl.configset import ConfigSet, OutputSpec
     from wfl.generate_configs.minim import run as minim_run
 

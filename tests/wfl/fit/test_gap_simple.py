@@ -90,7 +90,7 @@ def test_queued_fit_on_local_queue_matches_local_fit(
     local = run_gap_fit(cu_configs, dict(GAP_PARAMS, gp_file=str(tmp_path / "here.xml")), None)
     assert read_record(local)["job_id"] is None
 
-    # selected by the seed's variable, as one RemoteInfo dict in JSON
+    # selected by the documented variable, as one RemoteInfo dict in JSON
     monkeypatch.setenv("WFL_GAP_SIMPLE_FIT_REMOTEINFO", json.dumps(local_queue("gap_simple")))
     queued = run_gap_fit(
         cu_configs, dict(GAP_PARAMS, gp_file=str(tmp_path / "queued.xml")), tmp_path / "q.out"

@@ -127,7 +127,7 @@ def _stage_file(run_dir: Path, GAP_name: str, k: int, n_stages: int) -> Path:  #
 
 def run_multistage_here(
     configs: list[Atoms],
-    GAP_name: str,  # noqa: N803 - the seed's name
+    GAP_name: str,  # noqa: N803 - the name users' scripts pass
     params: dict,
     run_dir: str | os.PathLike = ".",
     ref_property_prefix: str = "REF_",
@@ -184,7 +184,7 @@ def _whole_multistage_job(configs, GAP_name, params, ref_property_prefix, seed, 
 
 def fit(
     fitting_configs: Iterable[Atoms],
-    GAP_name: str,  # noqa: N803 - the seed's name
+    GAP_name: str,  # noqa: N803 - the name users' scripts pass
     params,
     run_dir: str | os.PathLike = ".",
     ref_property_prefix: str = "REF_",
