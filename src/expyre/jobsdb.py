@@ -11,6 +11,12 @@ States::
                    |           |    -> failed
                    +-----------+----> died      (left the queue without a result)
     any live or finished state -> stale         (same call, edited code; never reused)
+
+Every status change also appends a row to ``state_history`` in the same transaction, so
+:meth:`JobsDB.history` tells how a job got where it is. The layout is versioned and older
+databases are migrated on first open (:mod:`expyre.dbschema`). A database that cannot be
+read, or whose lock is never released, raises :class:`JobsDBError` naming the file and
+the command that repairs it (``python -m expyre.dbrepair``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expyre.dbschema import SCHEMA_VERSION, NewerSchemaError, create_or_migrate
+
 if TYPE_CHECKING:
     from expyre.config import ProjectConfig
 
@@ -38,6 +46,7 @@ __all__ = [
     "STATES",
     "IllegalTransition",
     "JobsDB",
+    "JobsDBError",
     "jobs_db",
     "make_job_id",
 ]
@@ -74,32 +83,6 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 #: states ``xpr reset_status`` may send back to "created" (an explicit user decision)
 RESETTABLE_STATES = frozenset({"submitted", "started", "succeeded", "failed", "died", "processed"})
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id               TEXT PRIMARY KEY,
-    name             TEXT NOT NULL,
-    key              TEXT NOT NULL,
-    call_digest      TEXT NOT NULL,
-    code_fingerprint TEXT NOT NULL,
-    system           TEXT,
-    status           TEXT NOT NULL,
-    remote_id        TEXT,
-    stage_dir        TEXT NOT NULL,
-    remote_dir       TEXT,
-    queue_state      TEXT,
-    n_submissions    INTEGER NOT NULL DEFAULT 0,
-    created_at       REAL NOT NULL,
-    submitted_at     REAL,
-    updated_at       REAL NOT NULL,
-    left_queue_at    REAL,
-    info             TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS jobs_key ON jobs (key);
-CREATE INDEX IF NOT EXISTS jobs_call_digest ON jobs (call_digest);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
-CREATE INDEX IF NOT EXISTS jobs_system_status ON jobs (system, status);
-CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
-"""
 _COLUMNS = [
     "id",
     "name",
@@ -118,15 +101,33 @@ _COLUMNS = [
     "updated_at",
     "left_queue_at",
     "info",
+    "started_at",
+    "ended_at",
+    "failure_category",
 ]
 _UPDATABLE = frozenset(_COLUMNS) - {"id", "status", "created_at"}
 
-# How long to keep retrying when another process holds the write lock, seconds.
-_LOCK_PATIENCE_S = 600.0
+# How long to keep retrying when another process holds the write lock, seconds: long enough
+# for any real transaction of another driver, short enough that a lock nobody will ever
+# release (a dead process on a filesystem that keeps its locks) becomes a clear error.
+_LOCK_PATIENCE_S = float(os.environ.get("EXPYRE_DB_LOCK_PATIENCE", "600"))
 
 
 class IllegalTransition(RuntimeError):
     """A state change that the state machine does not allow (or a job that does not exist)."""
+
+
+class JobsDBError(RuntimeError):
+    """The jobs database cannot be used: corrupt, locked for good, or from a newer expyre."""
+
+
+def _repair_hint(path: Path) -> str:
+    return (
+        f"Stop every driver and `xpr` of this project, then run `python -m expyre.dbrepair "
+        f"{path}`: it copies every readable row into a fresh database and keeps the old "
+        "files next to it as jobs.db.broken-<time> (stage directories are not touched, so "
+        "finished jobs whose rows are recovered keep their results)"
+    )
 
 
 class JobsDB:
@@ -154,21 +155,61 @@ class JobsDB:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():  # never reuse across fork
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=60000")
-            _retry_locked(lambda: conn.executescript(_SCHEMA))
+            with self._errors():
+                conn = sqlite3.connect(
+                    self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+                )
+                conn.row_factory = sqlite3.Row
+                busy_ms = int(1000 * min(60.0, _LOCK_PATIENCE_S))
+                conn.execute(f"PRAGMA busy_timeout={busy_ms}")
+                _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+                conn.execute("PRAGMA synchronous=NORMAL")
+                # the common case (up to date) is one read, without taking the write lock
+                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
+                    try:
+                        create_or_migrate(conn, self.path)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        conn.close()
+                        raise
+                    _retry_locked(lambda: conn.execute("COMMIT"))
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
     @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn sqlite's errors about an unusable file into one message with the fix."""
+        try:
+            yield
+        except NewerSchemaError as exc:
+            raise JobsDBError(str(exc)) from None
+        except sqlite3.OperationalError as exc:
+            msg = str(exc).lower()
+            if "locked" in msg or "busy" in msg:
+                raise JobsDBError(
+                    f"the jobs database {self.path} stayed locked for {_LOCK_PATIENCE_S:.0f} s "
+                    f"({exc}). Another process is holding its write lock: a driver or `xpr` "
+                    "of this project that is still running (wait for it), or a dead one whose "
+                    "lock was never released (a network filesystem can keep it). "
+                    + _repair_hint(self.path)
+                ) from None
+            if "malformed" in msg or "not a database" in msg or "disk i/o" in msg:
+                raise self._corrupt(exc) from None
+            raise
+        except sqlite3.DatabaseError as exc:  # malformed image, not a database, ...
+            raise self._corrupt(exc) from None
+
+    def _corrupt(self, exc: BaseException) -> JobsDBError:
+        return JobsDBError(
+            f"the jobs database {self.path} is corrupt and cannot be read ({exc}). "
+            + _repair_hint(self.path)
+        )
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, retried while another process holds the lock."""
-        with self._lock:
+        with self._lock, self._errors():
             conn = self._connection()
             _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
             try:
@@ -177,6 +218,11 @@ class JobsDB:
                 conn.execute("ROLLBACK")
                 raise
             _retry_locked(lambda: conn.execute("COMMIT"))
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors():
+            yield self._connection()
 
     def close(self) -> None:
         """Close this process's connection (it reopens on next use)."""
@@ -189,9 +235,8 @@ class JobsDB:
 
     def get(self, job_id: str) -> dict | None:
         """The row of ``job_id``, or None."""
-        with self._lock:
-            cur = self._connection().execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
-            row = cur.fetchone()
+        with self._reading() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _row_dict(row) if row else None
 
     def select(
@@ -217,19 +262,40 @@ class JobsDB:
                 clauses.append(f"{column} IN ({','.join('?' * len(values))})" if values else "0")
                 params.extend(values)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._lock:
-            cur = self._connection().execute(
-                f"SELECT * FROM jobs {where} ORDER BY created_at, id", params
-            )
+        with self._reading() as conn:
+            cur = conn.execute(f"SELECT * FROM jobs {where} ORDER BY created_at, id", params)
             if not decode_info:
                 return [dict(r) for r in cur.fetchall()]
             return [_row_dict(r) for r in cur.fetchall()]
 
     def count_by_status(self) -> dict[str, int]:
         """Number of rows in each status."""
-        with self._lock:
-            cur = self._connection().execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+        with self._reading() as conn:
+            cur = conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")
             return dict(cur.fetchall())
+
+    def history(self, job_id: str) -> list[dict]:
+        """Every recorded status change of ``job_id``, oldest first.
+
+        Returns
+        -------
+        list of dict
+            ``{"at": unix s, "from_state": str or None, "to_state": str, "reason": str}``;
+            ``from_state`` is None for the creation of the job (or, for a job recorded before
+            history was kept, its state at that moment).
+        """
+        with self._reading() as conn:
+            cur = conn.execute(
+                "SELECT at, from_state, to_state, reason FROM state_history WHERE job_id = ?"
+                " ORDER BY at, rowid",
+                (job_id,),
+            )
+            return [dict(r) for r in cur.fetchall()]
+
+    def schema_version(self) -> int:
+        """The layout version of the open database (:data:`expyre.dbschema.SCHEMA_VERSION`)."""
+        with self._reading() as conn:
+            return conn.execute("PRAGMA user_version").fetchone()[0]
 
     # ------------------------------------------------------------------ writing
 
@@ -264,10 +330,14 @@ class JobsDB:
             ]
             stale = [r for r in candidates if r["code_fingerprint"] != row["code_fingerprint"]]
             for r in stale:
-                conn.execute(
-                    "UPDATE jobs SET status = 'stale', updated_at = ? WHERE id = ?", (now, r["id"])
+                updated = self._locked_update(
+                    conn,
+                    r,
+                    status="stale",
+                    reason="same call made by other code (code fingerprint "
+                    f"{r['code_fingerprint'][:12]} -> {row['code_fingerprint'][:12]})",
                 )
-                r["status"] = "stale"
+                r.update(status=updated["status"], updated_at=updated["updated_at"])
             same = [r for r in candidates if r["key"] == row["key"]]
             if reuse and same:
                 return same[0], True, stale
@@ -278,13 +348,19 @@ class JobsDB:
                 f"INSERT INTO jobs ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
                 [new[c] for c in cols],
             )
+            _record_history(conn, row["id"], now, None, new["status"], "created")
             inserted = _row_dict(
                 conn.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
             )
             return inserted, False, stale
 
     def transition(
-        self, job_id: str, new_status: str, expect: Iterable[str] | None = None, **fields: Any
+        self,
+        job_id: str,
+        new_status: str,
+        expect: Iterable[str] | None = None,
+        reason: str | None = None,
+        **fields: Any,
     ) -> dict:
         """Change a job's status (and other columns) in one transaction.
 
@@ -295,6 +371,8 @@ class JobsDB:
             Target state; must be allowed from the current one.
         expect : iterable of str, optional
             Additionally require the current state to be one of these (compare-and-set).
+        reason : str, optional
+            Why, for the job's state history (default: the queue state, if given).
         **fields
             Other columns to set at the same time (``info`` is merged, not replaced).
 
@@ -321,7 +399,7 @@ class JobsDB:
                     f"job {job_id}: {current['status']!r} -> {new_status!r} is not allowed "
                     f"(allowed: {sorted(ALLOWED_TRANSITIONS[current['status']]) or 'none'})"
                 )
-            return self._locked_update(conn, current, status=new_status, **fields)
+            return self._locked_update(conn, current, status=new_status, reason=reason, **fields)
 
     def begin_submission(
         self, job_id: str, allow_resubmit: bool = False, **fields: Any
@@ -354,7 +432,10 @@ class JobsDB:
                 queue_state=None,
                 left_queue_at=None,
                 submitted_at=time.time(),
+                started_at=None,
+                ended_at=None,
                 n_submissions=current["n_submissions"] + 1,
+                reason=f"submission {current['n_submissions'] + 1}",
                 **fields,
             )
 
@@ -365,7 +446,7 @@ class JobsDB:
         with self._transaction() as conn:
             return self._locked_update(conn, self._locked_get(conn, job_id), **fields)
 
-    def reset(self, job_id: str) -> dict:
+    def reset(self, job_id: str, reason: str = "reset by the user") -> dict:
         """Send a job back to ``created`` (``xpr reset_status``); only from RESETTABLE_STATES."""
         with self._transaction() as conn:
             current = self._locked_get(conn, job_id)
@@ -381,12 +462,16 @@ class JobsDB:
                 remote_id=None,
                 queue_state=None,
                 left_queue_at=None,
+                started_at=None,
+                ended_at=None,
+                reason=reason,
             )
 
     def delete(self, job_id: str) -> None:
         """Remove a job's row (its directories must be gone already; see ``xpr rm``)."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            conn.execute("DELETE FROM state_history WHERE job_id = ?", (job_id,))
 
     # ------------------------------------------------------------------ helpers
 
@@ -398,13 +483,24 @@ class JobsDB:
         return _row_dict(row)
 
     @staticmethod
-    def _locked_update(conn: sqlite3.Connection, current: dict, **fields: Any) -> dict:
+    def _locked_update(
+        conn: sqlite3.Connection, current: dict, reason: str | None = None, **fields: Any
+    ) -> dict:
         unknown = set(fields) - _UPDATABLE - {"status"}
         if unknown:
             raise ValueError(f"unknown jobs columns {sorted(unknown)}")
         if "info" in fields:
             fields["info"] = json.dumps({**current["info"], **fields["info"]}, sort_keys=True)
-        fields["updated_at"] = time.time()
+        now = fields["updated_at"] = time.time()
+        new_status = fields.get("status", current["status"])
+        if new_status != current["status"]:
+            if new_status == "started" and current.get("started_at") is None:
+                fields.setdefault("started_at", now)
+            if new_status in FINAL_STATES and current["status"] not in FINAL_STATES:
+                fields.setdefault("ended_at", now)
+            if reason is None and fields.get("queue_state"):
+                reason = f"queue state {fields['queue_state']}"
+            _record_history(conn, current["id"], now, current["status"], new_status, reason)
         assignments = ", ".join(f"{c} = ?" for c in fields)
         conn.execute(
             f"UPDATE jobs SET {assignments} WHERE id = ?", [*fields.values(), current["id"]]
@@ -447,6 +543,21 @@ def _row_dict(row: sqlite3.Row) -> dict:
     d = dict(row)
     d["info"] = json.loads(d.get("info") or "{}")
     return d
+
+
+def _record_history(
+    conn: sqlite3.Connection,
+    job_id: str,
+    at: float,
+    from_state: str | None,
+    to_state: str,
+    reason: str | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO state_history (job_id, at, from_state, to_state, reason)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (job_id, at, from_state, to_state, reason),
+    )
 
 
 def _retry_locked(action: Any) -> Any:

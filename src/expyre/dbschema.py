@@ -1,0 +1,142 @@
+"""The layout of ``jobs.db`` and the migrations that bring an older database up to date.
+
+The version lives in sqlite's ``PRAGMA user_version``. Version 0 with a ``jobs`` table is a
+database written before the version was recorded (the layout of :data:`SCHEMA_V1`). Each
+migration runs inside the caller's write transaction, so a process killed mid-migration
+leaves the old, complete database, and two processes opening an old database at once migrate
+it exactly once (the second sees the new version once it gets the lock).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+__all__ = ["SCHEMA_VERSION", "SCHEMA_V1", "NewerSchemaError", "create_or_migrate"]
+
+#: the layout this code writes
+SCHEMA_VERSION = 2
+
+#: the first layout (no version recorded); kept verbatim because migrations start from it
+SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id               TEXT PRIMARY KEY,
+    name             TEXT NOT NULL,
+    key              TEXT NOT NULL,
+    call_digest      TEXT NOT NULL,
+    code_fingerprint TEXT NOT NULL,
+    system           TEXT,
+    status           TEXT NOT NULL,
+    remote_id        TEXT,
+    stage_dir        TEXT NOT NULL,
+    remote_dir       TEXT,
+    queue_state      TEXT,
+    n_submissions    INTEGER NOT NULL DEFAULT 0,
+    created_at       REAL NOT NULL,
+    submitted_at     REAL,
+    updated_at       REAL NOT NULL,
+    left_queue_at    REAL,
+    info             TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs (key);
+CREATE INDEX IF NOT EXISTS jobs_call_digest ON jobs (call_digest);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE INDEX IF NOT EXISTS jobs_system_status ON jobs (system, status);
+CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
+"""
+
+
+class NewerSchemaError(RuntimeError):
+    """The database was written by a newer expyre whose layout this code does not know."""
+
+
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """Run times, a failure category, and the history of every state change."""
+    conn.execute("ALTER TABLE jobs ADD COLUMN started_at REAL")  # seen running, unix s
+    conn.execute("ALTER TABLE jobs ADD COLUMN ended_at REAL")  # reached a final state, unix s
+    conn.execute("ALTER TABLE jobs ADD COLUMN failure_category TEXT")
+    conn.execute(
+        """CREATE TABLE state_history (
+               job_id     TEXT NOT NULL,
+               at         REAL NOT NULL,
+               from_state TEXT,
+               to_state   TEXT NOT NULL,
+               reason     TEXT
+           )"""
+    )
+    conn.execute("CREATE INDEX state_history_job ON state_history (job_id, at)")
+    # the best end time an old row knows: when it was seen leaving the queue
+    conn.execute(
+        "UPDATE jobs SET ended_at = left_queue_at"
+        " WHERE status IN ('succeeded', 'failed', 'died', 'processed')"
+    )
+    conn.execute(
+        "INSERT INTO state_history (job_id, at, from_state, to_state, reason)"
+        " SELECT id, ?, NULL, status, 'state when the history started being recorded' FROM jobs",
+        (time.time(),),
+    )
+
+
+#: migration from version N to N + 1, by N
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+
+
+def _has_jobs_table(conn: sqlite3.Connection) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+        ).fetchone()
+        is not None
+    )
+
+
+def stored_version(conn: sqlite3.Connection) -> int:
+    """The layout version of an open database (0: empty, 1: written before versions existed)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0 and _has_jobs_table(conn):
+        return 1
+    return version
+
+
+def create_or_migrate(conn: sqlite3.Connection, path: object) -> int:
+    """Bring the database up to :data:`SCHEMA_VERSION`; call inside a write transaction.
+
+    Parameters
+    ----------
+    conn : sqlite3.Connection
+        Connection with an open ``BEGIN IMMEDIATE`` transaction.
+    path : object
+        The database file, for messages.
+
+    Returns
+    -------
+    int
+        The version found before migrating (0 for a new database).
+
+    Raises
+    ------
+    NewerSchemaError
+        If the database is newer than this code.
+    """
+    found = stored_version(conn)
+    if found > SCHEMA_VERSION:
+        raise NewerSchemaError(
+            f"the jobs database {path} has layout version {found}, but this expyre only knows "
+            f"versions up to {SCHEMA_VERSION}: it was written by a newer expyre. Upgrade expyre "
+            "(pip install -U expyre-wfl) in this environment; the database is left untouched"
+        )
+    if found == 0:
+        # statement by statement: executescript() would commit the open transaction
+        for statement in SCHEMA_V1.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        version = 1
+    else:
+        version = found
+    while version < SCHEMA_VERSION:
+        _MIGRATIONS[version](conn)
+        version += 1
+    if found != SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return found
