@@ -7,15 +7,16 @@ Order (what the lead's queued autoparallelize and users rely on)::
     cd <job dir>
     export EXPYRE_NUM_NODES / EXPYRE_NUM_CORES / EXPYRE_NUM_CORES_PER_NODE / EXPYRE_NCORES_PER_NODE
     <system "commands">          (raw shell: module load, PYTHONPATH, ...)
-    export <env_vars>            ("NAME=value" expanded at run time; bare "NAME" copied, quoted)
+    export <env_vars>            ("NAME=value": value double-quoted, only ${...} expands at run
+                                 time; bare "NAME" copied, quoted)
     <pre_run_commands>           (raw shell)
     <python_cmd> -m expyre.runner <job dir>
     <post_run_commands>          (raw shell)
     exit <the runner's exit code>
 
 Everything that is data rather than shell (paths, ids, copied env values) is quoted with
-:func:`shlex.quote`; config ``commands``, pre/post commands and the value part of
-``NAME=value`` are shell by design.
+:func:`shlex.quote`; config ``commands`` and pre/post commands are shell by design; the value
+of ``NAME=value`` is data in which only ``$`` expansions are active.
 """
 
 from __future__ import annotations
@@ -32,9 +33,45 @@ from expyre.runner import STDERR_FILE, STDOUT_FILE
 from expyre.schedulers.base import JobRequest, Scheduler
 from expyre.units import format_time
 
-__all__ = ["build_job_script", "env_var_lines", "format_header_lines", "job_script"]
+__all__ = [
+    "build_job_script",
+    "env_var_lines",
+    "format_header_lines",
+    "job_script",
+    "run_time_value",
+]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def run_time_value(value: str) -> str:
+    """Shell text for an ``env_vars`` value: the value itself, with only ``$`` active.
+
+    The value is put in double quotes with ``\\``, ``"`` and backquotes escaped, so spaces,
+    quotes and braces (``{"ncore": ${EXPYRE_NCORES_PER_NODE}}``) reach the job unchanged
+    while ``${NAME}``/``$NAME`` still expand when the job runs. A value that is already one
+    quoted shell word (it starts with a quote, e.g. ``'mpirun -np 4 vasp'``) is kept as
+    the shell text it is: scripts written for earlier versions, which pasted values into
+    the script as they were, quoted such values themselves.
+
+    Parameters
+    ----------
+    value : str
+        The part after ``NAME=``.
+
+    Returns
+    -------
+    str
+        Shell text that evaluates to the value at run time.
+    """
+    if value[:1] in ("'", '"'):
+        try:
+            if len(shlex.split(value)) == 1:
+                return value
+        except ValueError:  # unbalanced quotes: not shell text, so it is data
+            pass
+    escaped = re.sub(r'([\\"`])', r"\\\1", value)
+    return f'"{escaped}"'
 
 
 def env_var_lines(env_vars: Iterable[str], environ: dict[str, str] | None = None) -> list[str]:
@@ -43,8 +80,9 @@ def env_var_lines(env_vars: Iterable[str], environ: dict[str, str] | None = None
     Parameters
     ----------
     env_vars : iterable of str
-        ``"NAME=value"`` (value is shell text, expanded when the job runs, so
-        ``"NCORE=${EXPYRE_NUM_CORES_PER_NODE}"`` works), or ``"NAME"`` to copy this process's
+        ``"NAME=value"`` (the value reaches the job as it is, with ``${...}`` expanded when
+        the job runs, so ``"NCORE=${EXPYRE_NUM_CORES_PER_NODE}"`` works; see
+        :func:`run_time_value`), or ``"NAME"`` to copy this process's
         value (quoted, never expanded).
     environ : dict, optional
         Where bare names are looked up (default ``os.environ``).
@@ -64,7 +102,7 @@ def env_var_lines(env_vars: Iterable[str], environ: dict[str, str] | None = None
                 "use NAME=value or NAME with NAME made of letters, digits and _"
             )
         if eq:
-            lines.append(f"export {name}={value}")
+            lines.append(f"export {name}={run_time_value(value)}")
         elif name in environ:
             lines.append(f"export {name}={shlex.quote(environ[name])}")
         else:

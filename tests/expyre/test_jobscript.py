@@ -40,7 +40,7 @@ def test_sections_in_order_and_values_exported():
     order = [
         "#LOCAL --job-name=job_1", "#X --nodes=2", "#X --extra", "cd '/jobs/it'\"'\"'s here' || exit 97",
         "export EXPYRE_NUM_NODES=2", "export EXPYRE_NUM_CORES=8", "export EXPYRE_NUM_CORES_PER_NODE=4",
-        "export EXPYRE_NCORES_PER_NODE=4", "module load thing", "export A=1", "echo pre",
+        "export EXPYRE_NCORES_PER_NODE=4", "module load thing", "export A=\"1\"", "echo pre",
         "python3 -m expyre.runner '/jobs/it'\"'\"'s here'", "echo post", "exit $expyre_exit_code",
     ]  # fmt: skip
     positions = [next(i for i, line in enumerate(lines) if line.startswith(o)) for o in order]
@@ -77,3 +77,32 @@ def test_env_values_expand_at_run_time_and_copies_never_execute(tmp_path):
 def test_env_var_errors(entry, match):
     with pytest.raises(ValueError, match=match):
         env_var_lines([entry], environ={})
+
+
+def test_env_values_with_spaces_quotes_and_braces_reach_the_job_intact(tmp_path):
+    """The README's ``WFL_VASP_KWARGS={"ncore": ${EXPYRE_NCORES_PER_NODE}}`` and friends:
+    the value arrives as written, with only the ``${...}`` expanded when the job runs."""
+    values = {
+        "KW": '{"ncore": ${EXPYRE_NCORES_PER_NODE}}',
+        "SPACED": "mpirun -np ${EXPYRE_NUM_CORES} vasp_std  --flag",
+        "QUOTES": "it's \"quoted\" {braces} [x] a\\b `not run` ;|&<>",
+        "EMPTY": "",
+        "PREQUOTED": "'mpirun -np 4 vasp'",  # earlier versions: the user's own shell quoting
+    }
+    lines = env_var_lines([f"{k}={v}" for k, v in values.items()], environ={})
+    printed = " ".join(f'"${k}"' for k in values)
+    script = "\n".join(
+        ["export EXPYRE_NCORES_PER_NODE=16 EXPYRE_NUM_CORES=32", *lines, f"printf '%s\\n' {printed}"]
+    )
+    out = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split("\n")[:-1] == [
+        '{"ncore": 16}',
+        "mpirun -np 32 vasp_std  --flag",
+        "it's \"quoted\" {braces} [x] a\\b `not run` ;|&<>",
+        "",
+        "mpirun -np 4 vasp",
+    ]
+    assert out.stderr == ""
+    assert list(tmp_path.iterdir()) == []
