@@ -345,14 +345,15 @@ class ExPyRe:
     # ------------------------------------------------------------------ results
 
     def get_results(
-        self, timeout: float = 3600, check_interval: float | None = None
+        self, timeout: float | None = 3600, check_interval: float | None = None
     ) -> tuple[Any, str, str]:
         """Wait for the job and return ``(value, stdout, stderr)``.
 
         Parameters
         ----------
-        timeout : float
-            Longest wait, seconds (0: check once, do not wait).
+        timeout : float or None
+            Longest wait, seconds (0: check once, do not wait; None: as long as the job is
+            alive in its queue).
         check_interval : float, optional
             Seconds between status polls; None adapts (~1 s for young jobs, up to 30 s).
 

@@ -178,7 +178,7 @@ def _left_without_result(
 
 def wait_for_jobs(
     jobs: Iterable[ExPyRe],
-    timeout: float = 3600,
+    timeout: float | None = 3600,
     check_interval: float | None = None,
     on_progress: Callable[[dict[str, int], float], None] | None = None,
 ) -> Iterator[ExPyRe]:
@@ -188,8 +188,10 @@ def wait_for_jobs(
     ----------
     jobs : iterable of ExPyRe
         Started jobs (already finished ones are yielded after the first poll).
-    timeout : float
-        Longest total wait, seconds (0: poll once).
+    timeout : float or None
+        Longest total wait, seconds (0: poll once). None: no limit -- wait as long as the
+        jobs are alive; a job that leaves the queue without a result still ends the wait
+        (it is declared died), so this never hangs on a lost job.
     check_interval : float, optional
         Seconds between polls; None adapts (:func:`adaptive_interval`).
     on_progress : callable, optional
@@ -239,7 +241,7 @@ def wait_for_jobs(
         if not pending:
             return
         elapsed = time.monotonic() - t0
-        if elapsed >= timeout:
+        if timeout is not None and elapsed >= timeout:
             listing = ", ".join(f"{j.name} ({j.id}, {j.status})" for j in pending[:20])
             more = f" and {len(pending) - 20} more" if len(pending) > 20 else ""
             raise JobNotReady(
@@ -247,4 +249,6 @@ def wait_for_jobs(
                 "wait longer (timeout=...) or rerun later -- running jobs are not lost"
             )
         interval = check_interval if check_interval is not None else adaptive_interval(elapsed)
-        time.sleep(max(0.0, min(interval, timeout - elapsed)))
+        if timeout is not None:
+            interval = min(interval, timeout - elapsed)
+        time.sleep(max(0.0, interval))

@@ -85,14 +85,18 @@ def test_env_values_with_spaces_quotes_and_braces_reach_the_job_intact(tmp_path)
     values = {
         "KW": '{"ncore": ${EXPYRE_NCORES_PER_NODE}}',
         "SPACED": "mpirun -np ${EXPYRE_NUM_CORES} vasp_std  --flag",
-        "QUOTES": "it's \"quoted\" {braces} [x] a\\b `not run` ;|&<>",
+        "QUOTES": 'it\'s "quoted" {braces} [x] a\\b `not run` ;|&<>',
         "EMPTY": "",
         "PREQUOTED": "'mpirun -np 4 vasp'",  # earlier versions: the user's own shell quoting
     }
     lines = env_var_lines([f"{k}={v}" for k, v in values.items()], environ={})
     printed = " ".join(f'"${k}"' for k in values)
     script = "\n".join(
-        ["export EXPYRE_NCORES_PER_NODE=16 EXPYRE_NUM_CORES=32", *lines, f"printf '%s\\n' {printed}"]
+        [
+            "export EXPYRE_NCORES_PER_NODE=16 EXPYRE_NUM_CORES=32",
+            *lines,
+            f"printf '%s\\n' {printed}",
+        ]
     )
     out = subprocess.run(
         ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
@@ -100,7 +104,7 @@ def test_env_values_with_spaces_quotes_and_braces_reach_the_job_intact(tmp_path)
     assert out.stdout.split("\n")[:-1] == [
         '{"ncore": 16}',
         "mpirun -np 32 vasp_std  --flag",
-        "it's \"quoted\" {braces} [x] a\\b `not run` ;|&<>",
+        'it\'s "quoted" {braces} [x] a\\b `not run` ;|&<>',
         "",
         "mpirun -np 4 vasp",
     ]

@@ -91,6 +91,15 @@ def test_wait_for_jobs_timeout_and_unstarted_jobs(project):
         list(wait_for_jobs([never]))
 
 
+def test_without_timeout_the_wait_lasts_as_long_as_the_job_lives(project):
+    done = ExPyRe("done", function=sleep_then, args=[2, "ok"]).start(ONE_CORE, partial_node=True)
+    gone = ExPyRe("gone", function=sleep_then, args=[300, 1]).start(ONE_CORE, partial_node=True)
+    get_system(gone.system_name).cancel([gone.remote_id])  # ends behind expyre's back
+    finished = {j.name: j.status for j in wait_for_jobs([done, gone], timeout=None)}
+    assert finished == {"done": "succeeded", "gone": "died"}
+    assert done.get_results(timeout=None)[0] == "ok"
+
+
 def test_adaptive_interval_and_counts(project):
     assert (
         adaptive_interval(0) == 1.0

@@ -11,6 +11,10 @@ def test_defaults_and_chunk_sizes():
     ri = RemoteInfo(**GOOD)
     assert ri.num_inputs_per_queued_job == -100
     assert ri.check_interval is None  # adaptive polling by default
+    assert (
+        ri.timeout is None
+    )  # wait as long as the jobs live: max_time "24h" must not give up at 1 h
+    assert RemoteInfo(**GOOD, timeout=60).timeout == 60
     assert RemoteInfo(**GOOD, num_inputs_per_queued_job=5).chunk_size(3) == 5
     assert RemoteInfo(**GOOD, num_inputs_per_queued_job=-2).chunk_size(3) == 6
 

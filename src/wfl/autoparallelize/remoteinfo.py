@@ -48,8 +48,12 @@ class RemoteInfo:
         Extra scheduler header lines for these jobs.
     exact_fit, partial_node : bool
         Partition selection rules (see ``expyre.resources``).
-    timeout : float
-        How long to wait for all results, in seconds.
+    timeout : float or None
+        Longest wait for all results, seconds. None (default): wait as long as the jobs are
+        alive in their queue -- the queue's own time limit (``resources["max_time"]``)
+        already bounds a job, and a driver that gave up earlier would abandon a 24 h job
+        after a fraction of it. Jobs that leave the queue without a result still end the
+        wait (they are reported as died).
     check_interval : float or None
         Seconds between status polls; None (default) adapts: about 1 s while jobs are young,
         backing off towards 30 s.
@@ -76,7 +80,7 @@ class RemoteInfo:
         header_extra: Iterable[str] = (),
         exact_fit: bool = True,
         partial_node: bool = False,
-        timeout: float = 3600,
+        timeout: float | None = None,
         check_interval: float | None = None,
         ignore_failed_jobs: bool = False,
         resubmit_killed_jobs: bool = False,
@@ -97,7 +101,7 @@ class RemoteInfo:
         self.partial_node = _check_bool("partial_node", partial_node)
         self.ignore_failed_jobs = _check_bool("ignore_failed_jobs", ignore_failed_jobs)
         self.resubmit_killed_jobs = _check_bool("resubmit_killed_jobs", resubmit_killed_jobs)
-        self.timeout = _check_seconds("timeout", timeout)
+        self.timeout = None if timeout is None else _check_seconds("timeout", timeout)
         self.check_interval = (
             None if check_interval is None else _check_seconds("check_interval", check_interval)
         )
