@@ -262,8 +262,8 @@ def test_seed_vasp_workflow_on_local_queue(tmp_path, monkeypatch, make_local_pro
         # POTCARs staged into each job directory, env vars exported by its job script
         assert (Path(job_dir) / "POTCARs" / "Si" / "POTCAR").exists()
         script = next(Path(job_dir).glob("*.sh")).read_text()
-        assert "export VASP_PP_PATH=POTCARs" in script
-        assert f"export VASP_COMMAND={fake}" in script
+        assert 'export VASP_PP_PATH="POTCARs"' in script
+        assert f'export VASP_COMMAND="{fake}"' in script
         assert "export WFL_VASP_KWARGS=" in script
 
 
