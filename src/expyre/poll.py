@@ -32,6 +32,9 @@ __all__ = ["adaptive_interval", "died_grace_s", "refresh_jobs", "status_counts",
 PROGRESS_KEYS = ("created", "submitted", "queued", "running", "succeeded", "failed", "died")
 
 
+# seconds between looks at the change markers while waiting for the next poll
+_WAKE_CHECK_S = 0.02
+
 # consecutive polls that may fail (scheduler/ssh down) before waiting gives up
 _MAX_FAILED_POLLS = 5
 
@@ -77,6 +80,48 @@ def status_counts(jobs: Iterable[ExPyRe]) -> dict[str, int]:
             status = "succeeded"
         counts[status] += 1
     return dict(counts)
+
+
+def change_markers(jobs: Iterable[ExPyRe]) -> dict[str, int | None]:
+    """Local paths whose mtime changes when one of ``jobs`` ends, with their mtime now (ns).
+
+    One path per system at most (see :meth:`expyre.system.System.change_marker`), so the
+    cost does not grow with the number of jobs.
+    """
+    markers: dict[str, int | None] = {}
+    seen = set()
+    for job in jobs:
+        key = (str(job._config.root), job.system_name)
+        if key in seen or not job.system_name:
+            continue
+        seen.add(key)
+        path = _system_of(job).change_marker()
+        if path is not None:
+            markers[path] = _mtime_ns(path)
+    return markers
+
+
+def _mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def sleep_until_changed(markers: dict[str, int | None], seconds: float) -> None:
+    """Sleep ``seconds``, or less: return as soon as one marker's mtime differs.
+
+    A stat every ``_WAKE_CHECK_S`` is cheap next to a scheduler query, and lets the driver
+    learn of a finished local job at once instead of at the next poll.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(_WAKE_CHECK_S, left) if markers else left)
+        if any(_mtime_ns(path) != mtime for path, mtime in markers.items()):
+            return
 
 
 def _system_of(job: ExPyRe) -> System:
@@ -251,4 +296,4 @@ def wait_for_jobs(
         interval = check_interval if check_interval is not None else adaptive_interval(elapsed)
         if timeout is not None:
             interval = min(interval, timeout - elapsed)
-        time.sleep(max(0.0, interval))
+        sleep_until_changed(change_markers(pending), max(0.0, interval))

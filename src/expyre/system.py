@@ -112,6 +112,13 @@ class System:
             self._scheduler = get_scheduler(self.config.scheduler, **options)
         return self._scheduler
 
+    def change_marker(self) -> str | None:
+        """Local path whose mtime changes when a job of this system ends, or None.
+
+        Only for systems on this machine (over ssh the path is the remote host's).
+        """
+        return self.scheduler.change_marker() if self.is_local else None
+
     # ------------------------------------------------------------------ running commands
 
     def run(

@@ -185,3 +185,17 @@ def test_core_lock_dir_of_another_user_is_refused(tmp_path):
     queue = LocalQueue(tmp_path / "q", cores_dir=shared)
     with pytest.raises(PermissionError, match="EXPYRE_LOCAL_CORES_DIR"):
         queue.submit(str(_script(tmp_path, "x", "true")), str(tmp_path))
+
+
+def test_a_job_ending_touches_the_queue_directory(tmp_path):
+    """The queue directory's mtime is the change marker a waiting driver watches."""
+    qd = tmp_path / "q"
+    queue = LocalQueue(qd)
+    first = queue.submit(str(_script(tmp_path, "m1", "true")), str(tmp_path))
+    _wait_state(queue, first, {"completed"})
+    os.utime(qd, (1, 1))
+    qid = queue.submit(str(_script(tmp_path, "m2", "exit 3")), str(tmp_path))
+    _wait_state(queue, qid, {"failed"})
+    assert qd.stat().st_mtime > 1
+    scheduler = get_scheduler("local", queue_dir=str(qd))
+    assert scheduler.change_marker() == str(qd)

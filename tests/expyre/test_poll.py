@@ -127,3 +127,40 @@ def test_a_failed_status_poll_is_retried_not_fatal(project, monkeypatch):
     with pytest.warns(UserWarning, match="could not poll"):
         done = list(wait_for_jobs([job], timeout=300, check_interval=0.2))
     assert len(failures) == 2 and done[0].get_results(timeout=0)[0] == 25
+
+
+def test_a_finished_local_job_wakes_the_waiting_driver_before_its_next_poll(project):
+    """With an hour between polls, the job is still yielded: its end wakes the wait."""
+    import threading
+
+    job = ExPyRe("wake", function=square, args=[7]).start(ONE_CORE, partial_node=True)
+    # the first poll happens at once, while the job has not finished yet (it sleeps first)
+    slow = ExPyRe("wake_slow", function=sleep_then, args=[2, 5]).start(ONE_CORE, partial_node=True)
+    finished = []
+    waiter = threading.Thread(
+        target=lambda: finished.extend(wait_for_jobs([job, slow], timeout=7200, check_interval=3600)),
+        daemon=True,
+    )
+    waiter.start()
+    waiter.join(timeout=300)  # generous; without the wake-up this would take an hour
+    assert not waiter.is_alive(), "the driver was not woken by the end of its local jobs"
+    assert sorted(j.name for j in finished) == ["wake", "wake_slow"]
+    assert [j.get_results(timeout=0)[0] for j in finished if j.name == "wake"] == [49]
+
+
+def test_sleep_until_changed_returns_when_a_marker_changes(tmp_path):
+    import os
+    import threading
+
+    from expyre.poll import change_markers, sleep_until_changed
+
+    assert change_markers([]) == {}
+    marker = tmp_path / "queue"
+    marker.mkdir()
+    os.utime(marker, (1, 1))  # an old mtime, so the touch below surely differs
+    markers = {str(marker): marker.stat().st_mtime_ns}
+    threading.Timer(0.3, lambda: os.utime(marker)).start()
+    sleeper = threading.Thread(target=sleep_until_changed, args=(markers, 3600), daemon=True)
+    sleeper.start()
+    sleeper.join(timeout=120)
+    assert not sleeper.is_alive()

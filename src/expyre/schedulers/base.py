@@ -137,6 +137,14 @@ class Scheduler(abc.ABC):
         """Map job name -> scheduler id from the output of :meth:`find_by_name_command`."""
         return {}
 
+    def change_marker(self) -> str | None:
+        """A path whose modification time changes whenever one of this queue's jobs ends.
+
+        None (the default) when the queue offers no such thing; the driver then only polls.
+        The path is where the jobs run, so it is useful only for systems on this machine.
+        """
+        return None
+
     def accounting_command(self, remote_ids: list[str]) -> list[str] | None:
         """argv asking accounting (sacct, qacct) about finished jobs, or None if unavailable."""
         return None

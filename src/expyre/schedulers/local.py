@@ -89,6 +89,10 @@ class LocalScheduler(Scheduler):
                 states[words[0]] = _STATES.get(words[1], QueueState.UNKNOWN)
         return states
 
+    def change_marker(self) -> str | None:
+        # the queue's wrapper touches its directory after recording a job's exit
+        return self.queue_dir
+
     def cancel_command(self, remote_ids: list[str]) -> list[str]:
         return self._tool("cancel", *remote_ids)
 
