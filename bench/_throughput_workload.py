@@ -101,6 +101,7 @@ def main() -> None:
     # by reference, not as __main__: the reference pickles functions by name, so jobs must
     # import them from this module (found through PYTHONPATH)
     from _throughput_workload import relax_cell, square_info
+
     packing = sys.argv[4] if len(sys.argv) > 4 else None
     from wfl.configset import ConfigSet, OutputSpec
 

@@ -278,6 +278,31 @@ class ExPyRe:
     def _submit(
         self, system: System, resources: Resources, header_extra, exact_fit, partial_node, resubmit
     ) -> None:
+        job_dir = self._prepare_run_dir(system, resources, header_extra, exact_fit, partial_node)
+        row = self._db.begin_submission(
+            self.id, allow_resubmit=resubmit, system=system.name, remote_dir=job_dir
+        )
+        if row is None:  # another driver submitted it between our refresh and now
+            self.refresh()
+            return
+        self._row = row
+        try:
+            remote_id = system.submit(posixpath.join(job_dir, runner.SCRIPT_FILE), job_dir)
+        except SystemCommandError:
+            remote_id = self._find_in_queue(system)
+            if remote_id is None:  # certainly not queued: back to created, so a rerun retries
+                self._row = self._db.transition(self.id, "created", expect=["submitted"])
+                raise
+        self._row = self._db.update(self.id, remote_id=remote_id)
+
+    def _prepare_run_dir(
+        self, system: System, resources: Resources, header_extra, exact_fit, partial_node
+    ) -> str:
+        """Write the job script and stage the job's directory to where it runs; its path.
+
+        Shared by a submission of its own and by packing (:mod:`expyre.packing`), so a chunk
+        runs the same script either way.
+        """
         job_dir = system.job_dir(self.id, self.stage_dir)
         info = self._row["info"]
         script = build_job_script(
@@ -300,21 +325,7 @@ class ExPyRe:
             system.remove_dir(job_dir)  # no result of an earlier run may leak into this one
         check_system(system)  # once per system per process: a wrong python fails here, clearly
         system.stage_in(self.stage_dir, job_dir)
-        row = self._db.begin_submission(
-            self.id, allow_resubmit=resubmit, system=system.name, remote_dir=job_dir
-        )
-        if row is None:  # another driver submitted it between our refresh and now
-            self.refresh()
-            return
-        self._row = row
-        try:
-            remote_id = system.submit(posixpath.join(job_dir, runner.SCRIPT_FILE), job_dir)
-        except SystemCommandError:
-            remote_id = self._find_in_queue(system)
-            if remote_id is None:  # certainly not queued: back to created, so a rerun retries
-                self._row = self._db.transition(self.id, "created", expect=["submitted"])
-                raise
-        self._row = self._db.update(self.id, remote_id=remote_id)
+        return job_dir
 
     def _find_in_queue(self, system: System) -> str | None:
         try:
@@ -407,7 +418,11 @@ class ExPyRe:
             return
         system = get_system(self.system_name, self._config)
         remote_id = self.remote_id or self._find_in_queue(system)
-        if remote_id is not None:
+        if remote_id is not None and remote_id.startswith("pack:"):
+            from expyre.packing import cancel_packed  # packing builds on this module
+
+            cancel_packed(self, system)
+        elif remote_id is not None:
             try:
                 system.cancel([remote_id])
             except SystemCommandError:

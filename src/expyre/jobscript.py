@@ -148,6 +148,8 @@ def job_script(
     env_vars: Iterable[str] = (),
     pre_run_commands: Iterable[str] = (),
     post_run_commands: Iterable[str] = (),
+    runner_module: str = "expyre.runner",
+    runner_args: Iterable[str] = (),
 ) -> str:
     """Build the job script text (see the module docstring for its layout).
 
@@ -194,7 +196,7 @@ def job_script(
         *commands,
         *env_var_lines(env_vars),
         *pre_run_commands,
-        f"{python_cmd} -m expyre.runner {quoted_dir}",
+        " ".join([python_cmd, "-m", runner_module, quoted_dir, *map(shlex.quote, runner_args)]),
         "expyre_exit_code=$?",
         *post_run_commands,
         "exit $expyre_exit_code",
@@ -216,8 +218,13 @@ def build_job_script(
     env_vars: Iterable[str] = (),
     pre_run_commands: Iterable[str] = (),
     post_run_commands: Iterable[str] = (),
+    runner_module: str = "expyre.runner",
+    runner_args: Iterable[str] = (),
 ) -> str:
     """Choose the partition for ``resources`` and write the job script for one system.
+
+    ``runner_module`` and ``runner_args`` change what the script runs in the job directory
+    (a packed allocation runs :mod:`expyre.allocation` instead of :mod:`expyre.runner`).
 
     The scheduler job name is the job id (so a lost submission can be found by name) and
     stdout/stderr go to the job directory.
@@ -257,4 +264,6 @@ def build_job_script(
         env_vars=env_vars,
         pre_run_commands=pre_run_commands,
         post_run_commands=post_run_commands,
+        runner_module=runner_module,
+        runner_args=runner_args,
     )

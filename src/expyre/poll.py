@@ -20,7 +20,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-from expyre import stagedir
+from expyre import packing, stagedir
 from expyre.errors import JobNotReady
 from expyre.func import ExPyRe
 from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition
@@ -164,7 +164,13 @@ def refresh_jobs(jobs: Iterable[ExPyRe]) -> None:
             groups.setdefault((str(job._config.root), job.system_name), []).append(job)
     for group in groups.values():
         system = _system_of(group[0])
-        states = system.status([job.remote_id for job in group])
+        packed = [job for job in group if packing.is_packed(job.remote_id)]
+        group = [job for job in group if not packing.is_packed(job.remote_id)]
+        ids = [job.remote_id for job in group]
+        ids += sorted({i for job in packed for i in packing.allocation_ids(job.remote_id)})
+        states = system.status(ids)  # one query for plain jobs and allocations alike
+        if packed:
+            packing.refresh_packed(packed, system, states)
         gone = []
         for job in group:
             state = states.get(job.remote_id)
@@ -247,7 +253,9 @@ def wait_for_jobs(
     ------
     ExPyRe
         A job in state succeeded, failed, died or processed; its ``get_results(timeout=0)``
-        returns (or raises :class:`expyre.func.RemoteJobError`) without waiting.
+        returns (or raises :class:`expyre.func.RemoteJobError`) without waiting. Or a packed
+        chunk back in ``created`` (its allocations ended before claiming it; it never ran):
+        start it again with :func:`expyre.packing.start_packed`.
 
     Raises
     ------
@@ -277,8 +285,11 @@ def wait_for_jobs(
             if failed_polls >= _MAX_FAILED_POLLS:
                 raise
             warnings.warn(f"could not poll jobs ({exc}); trying again", stacklevel=2)
-        done = [job for job in pending if job.status in FINAL_STATES]
-        pending = [job for job in pending if job.status not in FINAL_STATES]
+        # "created" here is a packed chunk no allocation claimed before they all ended: it
+        # never ran, and is yielded so the caller starts it again (packing.start_packed)
+        done = [job for job in pending if job.status in FINAL_STATES or job.status == "created"]
+        done_ids = {id(job) for job in done}
+        pending = [job for job in pending if id(job) not in done_ids]
         elapsed = time.monotonic() - t0
         if on_progress is not None:
             on_progress(status_counts(all_jobs), elapsed)

@@ -55,3 +55,23 @@ def report_env(names):
 def write_output(name, text):
     Path(name).write_text(text)
     return "ok"
+
+
+def counted_square(x, log_dir, seconds=0.0):
+    """x*x, appending one line to ``log_dir/<x>.runs`` per run (to count runs), after a sleep.
+
+    The line is written first, so a run killed during its sleep still counts as started.
+    """
+    with open(Path(log_dir, f"{x}.runs"), "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    time.sleep(seconds)
+    return x * x
+
+
+def run_counts(log_dir, values):
+    """How many times each of ``values`` was started (see :func:`counted_square`)."""
+    counts = {}
+    for x in values:
+        path = Path(log_dir, f"{x}.runs")
+        counts[x] = len(path.read_text().splitlines()) if path.exists() else 0
+    return counts

@@ -138,7 +138,9 @@ def test_a_finished_local_job_wakes_the_waiting_driver_before_its_next_poll(proj
     slow = ExPyRe("wake_slow", function=sleep_then, args=[2, 5]).start(ONE_CORE, partial_node=True)
     finished = []
     waiter = threading.Thread(
-        target=lambda: finished.extend(wait_for_jobs([job, slow], timeout=7200, check_interval=3600)),
+        target=lambda: finished.extend(
+            wait_for_jobs([job, slow], timeout=7200, check_interval=3600)
+        ),
         daemon=True,
     )
     waiter.start()

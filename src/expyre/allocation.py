@@ -1,0 +1,117 @@
+"""What runs inside a packed allocation: ``python -m expyre.allocation PACK_DIR``.
+
+A *pack* is one directory holding ``tasks`` (the job directories of its chunks, one per
+line) and the allocation's own logs. Each allocation of a pack walks the list and, for each
+chunk, *claims* it by creating the directory ``<job dir>/_expyre_claim`` -- ``mkdir`` is atomic
+on every filesystem jobs share (NFS included), so of all allocations racing for a chunk exactly
+one runs it, with no daemon and no database on the cluster. The claimed chunk runs through its
+own job script (``bash _expyre_job.sh``: the same environment variables, commands and runner
+as when it is a queue job of its own), with its stdout/stderr in its own files; then the
+allocation writes ``<job dir>/_expyre_done`` so a driver on this machine can collect the chunk
+while the allocation goes on.
+
+Before claiming another chunk the allocation checks its remaining time (``--deadline``, a
+Unix time, from the queue's time limit) against the longest chunk it has run so far: it stops
+rather than start a chunk it cannot finish, and the driver puts unclaimed chunks into a new
+allocation. A chunk claimed by an allocation that was then killed keeps its claim and has no
+result: the driver declares it ``died`` once every allocation of its pack has left the queue.
+
+Like :mod:`expyre.runner` this module imports nothing from expyre (a job only needs Python).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TASKS_FILE = "tasks"
+CLAIM_DIR = "_expyre_claim"
+DONE_FILE = "_expyre_done"
+SCRIPT_FILE = "_expyre_job.sh"  # the chunk's own job script (expyre.runner.SCRIPT_FILE)
+STDOUT_FILE = "_expyre_job.stdout"
+STDERR_FILE = "_expyre_job.stderr"
+# spare time asked for before claiming a chunk, as a multiple of the longest chunk so far
+TIME_MARGIN = 1.5
+
+
+def claim(job_dir: Path, allocation: str) -> bool:
+    """Claim one chunk for this allocation; False if another allocation has it already."""
+    try:
+        os.mkdir(job_dir / CLAIM_DIR)
+    except FileExistsError:
+        return False
+    # who claimed it and when, for people reading the run directory (not needed for safety)
+    info = {"allocation": allocation, "host": socket.gethostname(), "pid": os.getpid()}
+    info["at"] = time.time()
+    (job_dir / CLAIM_DIR / "by.json").write_text(json.dumps(info))
+    return True
+
+
+def run_chunk(job_dir: Path) -> int:
+    """Run a claimed chunk's job script; returns its exit code."""
+    with open(job_dir / STDOUT_FILE, "ab") as out, open(job_dir / STDERR_FILE, "ab") as err:
+        code = subprocess.call(
+            ["bash", str(job_dir / SCRIPT_FILE)], cwd=job_dir, stdout=out, stderr=err
+        )
+    tmp = job_dir / f".{DONE_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(f"{code}\n")
+    os.replace(tmp, job_dir / DONE_FILE)
+    return code
+
+
+def run_pack(pack_dir: str | os.PathLike, deadline: float | None = None) -> int:
+    """Claim and run the pack's chunks until none is left (or time runs short).
+
+    Parameters
+    ----------
+    pack_dir : path
+        Directory with the ``tasks`` file.
+    deadline : float, optional
+        Unix time (s) at which the queue ends this allocation; None for no limit.
+
+    Returns
+    -------
+    int
+        0; a chunk's failure is that chunk's result, not the allocation's.
+    """
+    pack_dir = Path(pack_dir)
+    allocation = os.environ.get("SLURM_JOB_ID") or os.environ.get("JOB_ID") or str(os.getpid())
+    task_dirs = [Path(line) for line in (pack_dir / TASKS_FILE).read_text().splitlines() if line]
+    longest = 0.0
+    ran = 0
+    for job_dir in task_dirs:
+        if (job_dir / CLAIM_DIR).exists():
+            continue  # cheap pre-check; the mkdir in claim() is what decides
+        if deadline is not None and time.time() + TIME_MARGIN * longest > deadline:
+            print(f"allocation {allocation}: stopping, too little time left", file=sys.stderr)
+            break
+        if not claim(job_dir, allocation):
+            continue
+        t0 = time.monotonic()
+        code = run_chunk(job_dir)
+        longest = max(longest, time.monotonic() - t0)
+        ran += 1
+        print(f"allocation {allocation}: ran {job_dir} (exit {code})", flush=True)
+    print(f"allocation {allocation}: {ran} chunk(s) run, none left to claim", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m expyre.allocation PACK_DIR [--deadline-in SECONDS]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--deadline-in"):
+        print(
+            "usage: python -m expyre.allocation PACK_DIR [--deadline-in SECONDS]", file=sys.stderr
+        )
+        return 2
+    deadline = time.time() + float(argv[2]) if len(argv) == 3 else None
+    return run_pack(argv[0], deadline)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

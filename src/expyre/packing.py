@@ -1,0 +1,326 @@
+"""Packed allocations: many chunks (expyre jobs) run by at most K queue jobs.
+
+A chunk keeps everything that makes it a job -- its key, its row in the jobs database, its
+stage directory, its job script, its result file, its restart guarantees. What changes is
+only *how it is submitted*: instead of one queue job per chunk, :func:`start_packed` writes
+the job directories of the chunks into one *pack* (a ``tasks`` file in a directory where the
+jobs run) and submits at most ``max_allocations`` queue jobs running
+``python -m expyre.allocation PACK_DIR``. Each allocation claims chunks one at a time with an
+atomic ``mkdir`` in the chunk's job directory, so it works on a cluster reached over ssh with
+no daemon and no database there; see :mod:`expyre.allocation`.
+
+In the database a packed chunk is ``submitted`` with the remote id ``pack:ID1+ID2+...``
+(its allocations). :func:`refresh_packed` (called by :func:`expyre.poll.refresh_jobs`, within
+the one status query per system) decides each chunk's fate:
+
+* its ``_expyre_done`` marker is there (checked on this machine for local systems while the
+  allocations run, otherwise once they left the queue): ``succeeded``/``failed`` from its
+  result file, as for any job;
+* all its allocations left the queue, the chunk was claimed, no result: ``died`` (the
+  allocation was killed mid-chunk), after the usual grace period;
+* all its allocations left the queue and nobody claimed it (time ran out, or the allocation
+  was killed first): back to ``created`` -- it certainly never ran -- so the caller starts it
+  again (:func:`expyre.poll.wait_for_jobs` yields it; start it with :func:`start_packed`).
+
+A driver killed at any moment leaves chunks ``created`` (packed again on rerun),
+``submitted`` with their allocations' ids (waited for), or ``submitted`` without an id (the
+allocations are looked for by the pack's name, as a lost ordinary submission is), and a
+chunk is run by at most one allocation whatever the interleaving: the claim decides.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from expyre import allocation, runner
+from expyre.func import ExPyRe
+from expyre.jobscript import build_job_script
+from expyre.resources import Resources
+from expyre.schedulers.base import QueueState
+from expyre.system import System, SystemCommandError, get_system
+
+__all__ = [
+    "PACK_PREFIX",
+    "allocation_ids",
+    "is_packed",
+    "pack_remote_id",
+    "refresh_packed",
+    "start_packed",
+]
+
+PACK_PREFIX = "pack:"
+
+
+def pack_remote_id(allocation_ids: Sequence[str]) -> str:
+    """The remote id recorded for a packed chunk: ``pack:`` and its allocations' ids."""
+    return PACK_PREFIX + "+".join(allocation_ids)
+
+
+def is_packed(remote_id: str | None) -> bool:
+    return bool(remote_id) and remote_id.startswith(PACK_PREFIX)
+
+
+def allocation_ids(remote_id: str) -> list[str]:
+    """Scheduler ids of the allocations a packed chunk may run in."""
+    return [i for i in remote_id[len(PACK_PREFIX) :].split("+") if i]
+
+
+def _check_max_allocations(max_allocations: int) -> int:
+    if isinstance(max_allocations, bool) or not isinstance(max_allocations, int):
+        raise ValueError(
+            f"max_allocations={max_allocations!r} is not a whole number; "
+            "give the most queue jobs to pack the chunks into, e.g. max_allocations=4"
+        )
+    if max_allocations < 1:
+        raise ValueError(f"max_allocations={max_allocations} must be at least 1")
+    return max_allocations
+
+
+def _forget_claim(job: ExPyRe) -> None:
+    """Remove a finished run's claim and done marker, so the chunk can be claimed again.
+
+    Only for a chunk whose previous run is over (reset for a rerun): a chunk that came back
+    to ``created`` otherwise was never claimed, or may still be claimed by a lost allocation
+    that must keep it. (A separate run directory is removed whole on resubmission.)
+    """
+    shutil.rmtree(job.stage_dir / allocation.CLAIM_DIR, ignore_errors=True)
+    (job.stage_dir / allocation.DONE_FILE).unlink(missing_ok=True)
+
+
+def start_packed(
+    jobs: Iterable[ExPyRe],
+    resources: Resources | dict,
+    max_allocations: int,
+    system_name: str | None = None,
+    header_extra: Iterable[str] = (),
+    exact_fit: bool = True,
+    partial_node: bool = False,
+    force_rerun: bool = False,
+) -> list[str]:
+    """Submit the ``created`` jobs among ``jobs`` packed into at most ``max_allocations`` queue jobs.
+
+    Jobs already submitted, running or finished are left alone (as :meth:`ExPyRe.start` does),
+    so a rerun packs only what is left. Each allocation asks for ``resources`` (what one
+    chunk needs) and runs chunks one after the other until none is left.
+
+    Parameters
+    ----------
+    jobs : iterable of ExPyRe
+        The chunks; all must use the same system.
+    resources : Resources or dict
+        What ONE chunk needs; each allocation requests this.
+    max_allocations : int
+        Most queue jobs to submit for these chunks (fewer if there are fewer chunks).
+    system_name, header_extra, exact_fit, partial_node
+        As for :meth:`ExPyRe.start`.
+    force_rerun : bool
+        Run again jobs that already finished (live ones are cancelled first).
+
+    Returns
+    -------
+    list of str
+        Scheduler ids of the allocations submitted (empty if nothing was left to run).
+    """
+    max_allocations = _check_max_allocations(max_allocations)
+    resources = Resources.coerce(resources)
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    system = get_system(system_name, jobs[0]._config)
+    todo = []
+    for job in jobs:
+        job.refresh()
+        if job.status in ("stale", "cleaned"):
+            raise RuntimeError(
+                f"job {job.id} is {job.status} and cannot be started; create a new ExPyRe"
+            )
+        if force_rerun and job.status != "created":
+            if job.status in ("submitted", "started"):
+                job.cancel()
+            job._row = job._db.reset(job.id)
+            _forget_claim(job)
+        if job.status == "submitted" and not job.remote_id and _recover_lost_pack(job, system):
+            continue
+        if job.status == "created":
+            todo.append(job)
+    if not todo:
+        return []
+    return _submit_pack(
+        todo, system, resources, max_allocations, header_extra, exact_fit, partial_node
+    )
+
+
+def _recover_lost_pack(job: ExPyRe, system: System) -> bool:
+    """A driver died between recording a packed chunk "submitted" and its allocations' ids.
+
+    Look for the pack's allocations in the queue by name; True if found (ids recorded).
+    Otherwise the chunk goes back to ``created``: if an allocation of the lost pack does run
+    after all, the chunk's claim keeps it from running twice.
+    """
+    pack_id = job.row["info"].get("pack")
+    found = None
+    if pack_id:
+        try:
+            found = system.find_by_name(pack_id)
+        except (NotImplementedError, SystemCommandError):
+            found = None
+    if found:
+        job._row = job._db.update(job.id, remote_id=pack_remote_id([found]))
+        return True
+    job._row = job._db.transition(job.id, "created", expect=["submitted"])
+    return False
+
+
+def _pack_dirs(system: System, config_root: Path, pack_id: str) -> tuple[Path, str]:
+    """(local pack dir, pack dir where the jobs run)."""
+    local = config_root / "packs" / pack_id
+    rundir = system.rundir
+    return local, str(local) if rundir is None else posixpath.join(rundir, "_packs", pack_id)
+
+
+def _submit_pack(
+    todo: list[ExPyRe],
+    system: System,
+    resources: Resources,
+    max_allocations: int,
+    header_extra: Iterable[str],
+    exact_fit: bool,
+    partial_node: bool,
+) -> list[str]:
+    pack_id = f"xpk_{uuid.uuid4().hex[:12]}"  # its allocations' queue name, to find them again
+    job_dirs = []
+    for job in todo:
+        job_dirs.append(
+            job._prepare_run_dir(system, resources, header_extra, exact_fit, partial_node)
+        )
+    local_pack, pack_dir = _pack_dirs(system, todo[0]._config.root, pack_id)
+    local_pack.mkdir(parents=True)
+    (local_pack / allocation.TASKS_FILE).write_text("".join(f"{d}\n" for d in job_dirs))
+    script = build_job_script(
+        system.config,
+        system.scheduler,
+        job_id=pack_id,
+        job_dir=pack_dir,
+        resources=resources,
+        exact_fit=exact_fit,
+        partial_node=partial_node,
+        header_extra=header_extra,
+        runner_module="expyre.allocation",
+        runner_args=_deadline_args(resources),
+    )
+    runner.write_atomic(local_pack / runner.SCRIPT_FILE, script.encode())
+    system.stage_in(local_pack, pack_dir)
+
+    submitted = []
+    for job, job_dir in zip(todo, job_dirs, strict=True):
+        row = job._db.begin_submission(job.id, system=system.name, remote_dir=job_dir)
+        if row is None:  # another driver took it meanwhile; its claim protects it anyway
+            job.refresh()
+            continue
+        job._row = job._db.update(job.id, info={"pack": pack_id})
+        submitted.append(job)
+    if not submitted:
+        return []
+    ids: list[str] = []
+    try:
+        for _ in range(min(max_allocations, len(submitted))):
+            ids.append(system.submit(posixpath.join(pack_dir, runner.SCRIPT_FILE), pack_dir))
+    except SystemCommandError:
+        if not ids:  # nothing queued: back to created, so a rerun retries
+            for job in submitted:
+                job._row = job._db.transition(job.id, "created", expect=["submitted"])
+            raise
+    remote_id = pack_remote_id(ids)
+    for job in submitted:
+        job._row = job._db.update(job.id, remote_id=remote_id)
+    return ids
+
+
+def _deadline_args(resources: Resources) -> list[str]:
+    seconds = getattr(resources, "max_time_s", None)
+    return ["--deadline-in", str(int(seconds))] if seconds else []
+
+
+# --------------------------------------------------------------------------- polling
+
+
+def refresh_packed(jobs: list[ExPyRe], system: System, states: dict[str, QueueState]) -> None:
+    """Decide the fate of packed chunks from their allocations' queue states.
+
+    ``states`` is the result of the one status query of this poll (allocation ids included).
+    """
+    from expyre import poll  # poll imports this module; the shared helpers live there
+
+    for job in jobs:
+        ids = allocation_ids(job.remote_id)
+        alive = [states[i] for i in ids if i in states and not states[i].is_finished]
+        if alive:
+            if _here(job, system, allocation.DONE_FILE):
+                poll._finished(job, system, None)
+            elif job.status == "submitted" and _here(job, system, allocation.CLAIM_DIR):
+                # "started" only once claimed: an unclaimed chunk may still go back to created
+                poll._set(job, "started", queue_state=QueueState.RUNNING.value)
+            continue
+        ended = [states[i] for i in ids if i in states]
+        killed = next((s for s in ended if s.was_killed), None)
+        if poll._finished(job, system, None):
+            continue
+        if (job.stage_dir / allocation.CLAIM_DIR).exists():
+            # claimed, no result, its allocations gone: killed mid-chunk
+            poll._left_without_result(job, system, killed, None)
+        else:
+            _unclaimed(job, system)
+
+
+def _here(job: ExPyRe, system: System, name: str) -> bool:
+    """True when ``name`` exists in the chunk's job dir, looked at on this machine.
+
+    Only for local systems (one stat, no ssh); remote chunks are decided when their
+    allocations have left the queue.
+    """
+    job_dir = job.row["remote_dir"]
+    return bool(system.is_local and job_dir) and os.path.exists(os.path.join(job_dir, name))
+
+
+def cancel_packed(job: ExPyRe, system: System) -> None:
+    """Keep a packed chunk from running: claim it for nobody, or cancel its allocations.
+
+    An unclaimed chunk is claimed by the driver (the same atomic mkdir), so no allocation
+    will start it. A chunk already running cannot be stopped alone: its allocations are
+    cancelled (their other unclaimed chunks come back as ``created``).
+    """
+    claim = posixpath.join(job.row["remote_dir"], allocation.CLAIM_DIR)
+    try:
+        system.run(["mkdir", claim], what="claim a packed chunk to cancel it", retry=False)
+        return
+    except SystemCommandError:
+        pass  # claimed already: running (or done) in an allocation
+    system.cancel(allocation_ids(job.remote_id))
+
+
+def _unclaimed(job: ExPyRe, system: System) -> None:
+    """Every allocation left the queue before claiming this chunk: it never ran."""
+    from expyre import poll
+
+    now = time.time()
+    left_at = job.row["left_queue_at"]
+    if left_at is None:
+        job._row = job._db.update(job.id, left_queue_at=now)
+        left_at = now
+    if now - left_at < poll.died_grace_s():
+        return  # a slow shared filesystem may not show the claim yet
+    poll._stage_out(job, system)
+    if (job.stage_dir / allocation.CLAIM_DIR).exists() or poll._read_outcome(job):
+        return  # it did run after all; the next poll decides
+    try:
+        job._row = job._db.transition(
+            job.id, "created", expect=["submitted", "started"], remote_id=None
+        )
+    except Exception:  # noqa: BLE001 - another driver moved it first; its word stands
+        job.refresh()

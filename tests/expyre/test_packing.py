@@ -1,0 +1,107 @@
+"""Packed allocations on the local queue: K queue jobs run many chunks, each exactly once."""
+
+import time
+from pathlib import Path
+
+import pytest
+from expyre_testutil import counted_square, run_counts
+
+from expyre import allocation
+from expyre.func import ExPyRe
+from expyre.localqueue import LocalQueue
+from expyre.packing import allocation_ids, is_packed, start_packed
+from expyre.poll import wait_for_jobs
+from expyre.system import get_system
+
+ONE_CORE = {"num_cores": 1, "max_time": "10m"}
+
+
+def _chunks(log_dir, values, seconds=0.0):
+    return [
+        ExPyRe(
+            f"pk_{x}", function=counted_square, args=[x, str(log_dir)], kwargs={"seconds": seconds}
+        )
+        for x in values
+    ]
+
+
+def _queue_jobs(job):
+    system = get_system(job.system_name)
+    return LocalQueue(system.scheduler.queue_dir).list()
+
+
+def _wait_all(jobs, timeout=600):
+    return {j.id: j for j in wait_for_jobs(jobs, timeout=timeout)}
+
+
+def test_chunks_run_in_at_most_k_allocations_each_once_same_results(project, tmp_path):
+    values = list(range(6))
+    jobs = _chunks(tmp_path, values)
+    ids = start_packed(jobs, ONE_CORE, max_allocations=2, partial_node=True)
+    assert len(ids) == 2
+    assert all(is_packed(j.remote_id) and allocation_ids(j.remote_id) == ids for j in jobs)
+    finished = _wait_all(jobs)
+    assert all(finished[j.id].status == "succeeded" for j in jobs)
+    assert [j.get_results(timeout=0)[0] for j in jobs] == [x * x for x in values]
+    assert len(_queue_jobs(jobs[0])) == 2  # two queue jobs for six chunks
+    assert run_counts(tmp_path, values) == dict.fromkeys(values, 1)
+
+
+def test_a_rerun_packs_nothing_already_submitted_or_done(project, tmp_path):
+    values = [10, 11, 12]
+    first = _chunks(tmp_path, values)
+    assert len(start_packed(first, ONE_CORE, max_allocations=1, partial_node=True)) == 1
+    # a second driver (same calls, same keys) while the first pack runs: nothing new queued
+    again = _chunks(tmp_path, values)
+    assert [j.id for j in again] == [j.id for j in first]
+    assert start_packed(again, ONE_CORE, max_allocations=1, partial_node=True) == []
+    _wait_all(again)
+    assert start_packed(_chunks(tmp_path, values), ONE_CORE, 1, partial_node=True) == []
+    assert len(_queue_jobs(first[0])) == 1
+    assert run_counts(tmp_path, values) == dict.fromkeys(values, 1)
+
+
+def test_allocation_killed_mid_chunk_claimed_chunk_dies_rest_come_back(project, tmp_path):
+    values = [20, 21, 22, 23]
+    jobs = _chunks(tmp_path, values, seconds=3.0)
+    (alloc,) = start_packed(jobs, ONE_CORE, max_allocations=1, partial_node=True)
+    first_dir = Path(jobs[0].row["remote_dir"])
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "20.runs").exists():  # the first chunk is running its function
+        assert time.monotonic() < deadline, "the allocation never ran its first chunk"
+        time.sleep(0.1)
+    assert (first_dir / allocation.CLAIM_DIR).is_dir()
+    get_system(jobs[0].system_name).cancel([alloc])  # as scancel would
+    outcome = _wait_all(jobs)
+    assert outcome[jobs[0].id].status == "died"  # claimed, killed mid-chunk, no result
+    back = [j for j in jobs if outcome[j.id].status == "created"]
+    done = [j for j in jobs if outcome[j.id].status == "succeeded"]
+    assert len(back) + len(done) == 3 and back  # the rest never ran, or finished first
+    assert start_packed(back, ONE_CORE, max_allocations=2, partial_node=True)
+    _wait_all(back)
+    assert all(j.status == "succeeded" for j in back)
+    # the killed chunk is rerun only when asked (as any killed job)
+    start_packed([jobs[0]], ONE_CORE, max_allocations=1, partial_node=True, force_rerun=True)
+    _wait_all([jobs[0]])
+    assert [j.get_results(timeout=0)[0] for j in jobs] == [x * x for x in values]
+    counts = run_counts(tmp_path, values)
+    assert counts[20] == 2  # the killed run and the forced rerun
+    assert all(counts[x] == 1 for x in values[1:])  # nothing else twice, nothing lost
+
+
+def test_cancel_of_an_unclaimed_packed_chunk_keeps_it_from_running(project, tmp_path):
+    values = [30, 31]
+    jobs = _chunks(tmp_path, values, seconds=2.0)
+    start_packed(jobs, ONE_CORE, max_allocations=1, partial_node=True)
+    jobs[1].cancel()
+    assert jobs[1].status == "died"
+    _wait_all(jobs)
+    assert jobs[0].status == "succeeded"
+    assert run_counts(tmp_path, values) == {30: 1, 31: 0}
+
+
+def test_bad_max_allocations_is_refused_clearly(project, tmp_path):
+    with pytest.raises(ValueError, match="max_allocations=0 must be at least 1"):
+        start_packed(_chunks(tmp_path, [1]), ONE_CORE, max_allocations=0)
+    with pytest.raises(ValueError, match="whole number"):
+        start_packed(_chunks(tmp_path, [1]), ONE_CORE, max_allocations="2")
