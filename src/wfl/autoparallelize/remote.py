@@ -141,6 +141,26 @@ def make_job(
     )
 
 
+def start_jobs(jobs: list[Any], remote_info: RemoteInfo, force_rerun: bool = False) -> None:
+    """Submit jobs: each a queue job of its own, or packed (``remote_info.max_allocations``)."""
+    if remote_info.max_allocations is None:
+        for job in jobs:
+            start_job(job, remote_info, force_rerun=force_rerun)
+        return
+    from expyre.packing import start_packed
+
+    start_packed(
+        jobs,
+        remote_info.resources,
+        remote_info.max_allocations,
+        system_name=remote_info.sys_name,
+        header_extra=remote_info.header_extra,
+        exact_fit=remote_info.exact_fit,
+        partial_node=remote_info.partial_node,
+        force_rerun=force_rerun,
+    )
+
+
 def start_job(job: Any, remote_info: RemoteInfo, force_rerun: bool = False) -> None:
     job.start(
         resources=remote_info.resources,
@@ -169,7 +189,7 @@ def gather(jobs: list[Any], remote_info: RemoteInfo, description: str) -> list[A
     pending = list(jobs)
     with JobProgress(description, len(jobs)) as progress:
         while pending:
-            resubmitted = []
+            resubmitted, unclaimed = [], []
             for job in wait_for_jobs(
                 pending,
                 timeout=remote_info.timeout,
@@ -177,6 +197,9 @@ def gather(jobs: list[Any], remote_info: RemoteInfo, description: str) -> list[A
                 on_progress=progress.update,
             ):
                 i = index[id(job)]
+                if job.status == "created":  # packed, its allocations ended first: never ran
+                    unclaimed.append(job)
+                    continue
                 try:
                     values[i] = job.get_results(timeout=0)[0]
                 except RemoteJobError as error:
@@ -189,11 +212,12 @@ def gather(jobs: list[Any], remote_info: RemoteInfo, description: str) -> list[A
                         and submissions[id(job)] < MAX_SUBMISSIONS_PER_JOB
                     ):
                         submissions[id(job)] += 1
-                        start_job(job, remote_info, force_rerun=True)
                         resubmitted.append(job)
                     else:
                         failures.append(JobFailure(job.name, job.id, str(job.stage_dir), error))
-            pending = resubmitted
+            start_jobs(resubmitted, remote_info, force_rerun=True)
+            start_jobs(unclaimed, remote_info)
+            pending = resubmitted + unclaimed
     if failures and not remote_info.ignore_failed_jobs:
         raise QueuedJobsFailed(failures, len(jobs))
     failed_ids = {f.job_id for f in failures}
@@ -265,8 +289,7 @@ def run_queued(
         )
         jobs.append(job)
         bounds.append((start, stop))
-    for job in jobs:
-        start_job(job, remote_info)
+    start_jobs(jobs, remote_info)
 
     values = gather(jobs, remote_info, remote_info.job_name)
     results: list = []

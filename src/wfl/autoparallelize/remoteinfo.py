@@ -64,6 +64,12 @@ class RemoteInfo:
         Resubmit jobs the queue killed (time limit, node failure, cancelled, out of memory).
     hash_ignore : list of str
         Names of the operation's keyword arguments left out of the job key.
+    max_allocations : int or None
+        None (default): each chunk is a queue job of its own. K: the chunks are *packed* into
+        at most K queue jobs ("allocations", each requesting ``resources``), each running
+        chunks one after the other until none is left; a chunk keeps its own key, result and
+        restart guarantees. Use it when chunks are short next to the queue's wait and
+        start-up (see the README's section on throughput).
     """
 
     def __init__(
@@ -85,6 +91,7 @@ class RemoteInfo:
         ignore_failed_jobs: bool = False,
         resubmit_killed_jobs: bool = False,
         hash_ignore: Iterable[str] = (),
+        max_allocations: int | None = None,
     ) -> None:
         self.sys_name = _check_optional_str("sys_name", sys_name)
         self.job_name = _check_job_name(job_name)
@@ -105,6 +112,7 @@ class RemoteInfo:
         self.check_interval = (
             None if check_interval is None else _check_seconds("check_interval", check_interval)
         )
+        self.max_allocations = _check_max_allocations(max_allocations)
 
     FIELDS = [
         "sys_name",
@@ -124,6 +132,7 @@ class RemoteInfo:
         "ignore_failed_jobs",
         "resubmit_killed_jobs",
         "hash_ignore",
+        "max_allocations",
     ]
 
     @classmethod
@@ -213,6 +222,17 @@ def _check_resources(value: Any) -> Any:
         )
     Resources(**value)  # raises a clear error for bad times, memory or node/core counts
     return copy.deepcopy(dict(value))
+
+
+def _check_max_allocations(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"RemoteInfo max_allocations must be None (one queue job per chunk) or a whole "
+            f"number >= 1 of queue jobs to pack the chunks into, got {value!r}"
+        )
+    return value
 
 
 def _check_chunk(value: Any) -> int:
