@@ -84,7 +84,12 @@ def remote_project(tmp_path, monkeypatch, sys_name, sys_config):
     yield root
     # a failed test must not leave sleeping or held jobs in a shared queue
     live = jobs_db().select(statuses=LIVE_STATES)
-    ids = [row["remote_id"] for row in live if row["remote_id"]]
+    ids = []
+    for row in live:
+        if row["remote_id"] and row["remote_id"].startswith("pack:"):  # packed: its allocations
+            ids += row["remote_id"][len("pack:") :].split("+")
+        elif row["remote_id"]:
+            ids.append(row["remote_id"])
     if ids:
         # one call; scancel/qdel still cancel the live ids when some others already ended
         with contextlib.suppress(Exception):

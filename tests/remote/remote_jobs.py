@@ -16,3 +16,11 @@ def job_environment(names):
 def sleep_for(seconds):
     time.sleep(seconds)
     return seconds
+
+
+def counted_square(x, log_dir, seconds=0.0):
+    """x*x, appending a line to ``log_dir/<x>.runs`` first (to count runs), then sleeping."""
+    with open(os.path.join(log_dir, f"{x}.runs"), "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    time.sleep(seconds)
+    return x * x

@@ -1,0 +1,84 @@
+"""Packed allocations on the real queues (Slurm, SGE, Slurm over ssh): claims, kills, reruns.
+
+The chunks count their own runs in a directory of this machine (the ssh system is this
+machine too), so "nothing twice, nothing lost" is checked from the outside.
+"""
+
+import time
+from pathlib import Path
+
+from remote_jobs import counted_square
+
+from expyre.func import ExPyRe
+from expyre.packing import allocation_ids, start_packed
+from expyre.poll import wait_for_jobs
+from expyre.system import get_system
+
+ONE_CORE = {"num_cores": 1, "max_time": "10m"}
+
+
+def _chunks(log_dir, values, seconds=0.0):
+    return [
+        ExPyRe(
+            f"rpk_{x}",
+            function=counted_square,
+            args=[x, str(log_dir)],
+            kwargs={"seconds": seconds},
+        )
+        for x in values
+    ]
+
+
+def _runs(log_dir, values):
+    out = {}
+    for x in values:
+        path = Path(log_dir, f"{x}.runs")
+        out[x] = len(path.read_text().splitlines()) if path.exists() else 0
+    return out
+
+
+def _wait(jobs):
+    return {j.id: j.status for j in wait_for_jobs(jobs, timeout=900)}
+
+
+def test_packed_chunks_share_k_allocations_and_run_once(remote_project, sys_name, tmp_path):
+    log_dir = tmp_path / "runs"
+    log_dir.mkdir()
+    values = list(range(5))
+    jobs = _chunks(log_dir, values)
+    ids = start_packed(jobs, ONE_CORE, max_allocations=2, system_name=sys_name, partial_node=True)
+    assert len(ids) == 2 and all(allocation_ids(j.remote_id) == ids for j in jobs)
+    assert set(_wait(jobs).values()) == {"succeeded"}
+    assert [j.get_results(timeout=0)[0] for j in jobs] == [x * x for x in values]
+    assert _runs(log_dir, values) == dict.fromkeys(values, 1)
+    # a rerun (same calls, same keys) submits nothing
+    again = _chunks(log_dir, values)
+    assert start_packed(again, ONE_CORE, 2, system_name=sys_name, partial_node=True) == []
+
+
+def test_allocation_cancelled_mid_chunk_then_rerun_nothing_twice_nothing_lost(
+    remote_project, sys_name, tmp_path
+):
+    log_dir = tmp_path / "runs"
+    log_dir.mkdir()
+    values = [40, 41, 42]
+    jobs = _chunks(log_dir, values, seconds=4.0)
+    (alloc,) = start_packed(
+        jobs, ONE_CORE, max_allocations=1, system_name=sys_name, partial_node=True
+    )
+    deadline = time.monotonic() + 600
+    while not (log_dir / "40.runs").exists():  # the first chunk's function is running
+        assert time.monotonic() < deadline, "the allocation never started its first chunk"
+        time.sleep(0.2)
+    get_system(sys_name).cancel([alloc])  # scancel / qdel of the allocation, mid-chunk
+    outcome = _wait(jobs)
+    assert outcome[jobs[0].id] == "died"
+    back = [j for j in jobs if outcome[j.id] == "created"]
+    assert all(outcome[j.id] in ("created", "succeeded") for j in jobs[1:])
+    # the rerun: what never ran is packed again; the killed chunk is rerun when asked
+    start_packed(back, ONE_CORE, max_allocations=1, system_name=sys_name, partial_node=True)
+    start_packed([jobs[0]], ONE_CORE, 1, system_name=sys_name, partial_node=True, force_rerun=True)
+    assert set(_wait(jobs).values()) == {"succeeded"}
+    assert [j.get_results(timeout=0)[0] for j in jobs] == [x * x for x in values]
+    runs = _runs(log_dir, values)
+    assert runs[40] == 2 and runs[41] == 1 and runs[42] == 1
