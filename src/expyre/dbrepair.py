@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from expyre.dbschema import SCHEMA_VERSION, create_or_migrate
+from expyre.dbschema import SCHEMA_VERSION, create_or_migrate, relativize_paths
 
 __all__ = ["rebuild"]
 
@@ -81,6 +81,7 @@ def rebuild(path: str | os.PathLike) -> dict[str, int]:
         create_or_migrate(dst, fresh)
         jobs, lost_jobs = _copy_rows(src, dst, "jobs")
         history, lost_history = _copy_rows(src, dst, "state_history")
+        relativize_paths(dst, path.resolve().parent)  # rows copied from an older layout
         dst.execute("COMMIT")
         check = dst.execute("PRAGMA integrity_check").fetchone()[0]
         if check != "ok":

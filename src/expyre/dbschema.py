@@ -9,14 +9,24 @@ it exactly once (the second sees the new version once it gets the lock).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["SCHEMA_VERSION", "SCHEMA_V1", "NewerSchemaError", "create_or_migrate"]
+from expyre.dbpaths import PATH_COLUMNS, PATH_INFO_KEYS, to_stored
+
+__all__ = [
+    "SCHEMA_V1",
+    "SCHEMA_VERSION",
+    "NewerSchemaError",
+    "create_or_migrate",
+    "relativize_paths",
+]
 
 #: the layout this code writes
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: the first layout (no version recorded); kept verbatim because migrations start from it
 SCHEMA_V1 = """
@@ -51,7 +61,7 @@ class NewerSchemaError(RuntimeError):
     """The database was written by a newer expyre whose layout this code does not know."""
 
 
-def _v1_to_v2(conn: sqlite3.Connection) -> None:
+def _v1_to_v2(conn: sqlite3.Connection, root: Path) -> None:
     """Run times, a failure category, and the history of every state change."""
     conn.execute("ALTER TABLE jobs ADD COLUMN started_at REAL")  # seen running, unix s
     conn.execute("ALTER TABLE jobs ADD COLUMN ended_at REAL")  # reached a final state, unix s
@@ -78,8 +88,53 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     )
 
 
+def relativize_paths(conn: sqlite3.Connection, root: Path) -> int:
+    """Store every absolute path inside its project relative to the root (see expyre.dbpaths).
+
+    A job's stage directory is always ``<root>/stage/<id>``, so each row names the root it
+    was written under: a database moved or copied before this ran is converted against that
+    root, not against the current one. Idempotent; returns the number of rows changed.
+    """
+    changed = 0
+    rows = conn.execute("SELECT id, stage_dir, remote_dir, info FROM jobs").fetchall()
+    for job_id, stage_dir, remote_dir, info_text in rows:
+        written_root = root
+        if stage_dir and Path(stage_dir).is_absolute() and Path(stage_dir).parent.name == "stage":
+            written_root = Path(stage_dir).parent.parent
+        new = {
+            "stage_dir": to_stored(stage_dir, written_root, PATH_COLUMNS["stage_dir"]),
+            "remote_dir": to_stored(remote_dir, written_root, PATH_COLUMNS["remote_dir"]),
+        }
+        try:
+            info = json.loads(info_text or "{}")
+        except ValueError:
+            info = None  # leave an unreadable info alone rather than lose it
+        if isinstance(info, dict):
+            for key, scope in PATH_INFO_KEYS.items():
+                if isinstance(info.get(key), str):
+                    info[key] = to_stored(info[key], written_root, scope)
+            new["info"] = json.dumps(info, sort_keys=True)
+        if (new["stage_dir"], new["remote_dir"], new.get("info", info_text)) != (
+            stage_dir,
+            remote_dir,
+            info_text,
+        ):
+            assignments = ", ".join(f"{c} = ?" for c in new)
+            conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*new.values(), job_id])
+            changed += 1
+    return changed
+
+
+def _v2_to_v3(conn: sqlite3.Connection, root: Path) -> None:
+    """Paths relative to the project root, so a project can be moved or copied."""
+    relativize_paths(conn, root)
+
+
 #: migration from version N to N + 1, by N
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+}
 
 
 def _has_jobs_table(conn: sqlite3.Connection) -> bool:
@@ -135,7 +190,7 @@ def create_or_migrate(conn: sqlite3.Connection, path: object) -> int:
     else:
         version = found
     while version < SCHEMA_VERSION:
-        _MIGRATIONS[version](conn)
+        _MIGRATIONS[version](conn, Path(str(path)).resolve().parent)
         version += 1
     if found != SCHEMA_VERSION:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

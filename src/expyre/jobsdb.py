@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expyre.dbpaths import PATH_COLUMNS, PATH_INFO_KEYS, to_absolute, to_stored
 from expyre.dbschema import SCHEMA_VERSION, NewerSchemaError, create_or_migrate
 
 if TYPE_CHECKING:
@@ -146,6 +147,8 @@ class JobsDB:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        # paths in the database are relative to wherever the database is now
+        self.root = self.path.resolve().parent
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
@@ -237,7 +240,7 @@ class JobsDB:
         """The row of ``job_id``, or None."""
         with self._reading() as conn:
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _row_dict(row) if row else None
+        return self._decode(row) if row else None
 
     def select(
         self,
@@ -264,9 +267,7 @@ class JobsDB:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._reading() as conn:
             cur = conn.execute(f"SELECT * FROM jobs {where} ORDER BY created_at, id", params)
-            if not decode_info:
-                return [dict(r) for r in cur.fetchall()]
-            return [_row_dict(r) for r in cur.fetchall()]
+            return [self._decode(r, decode_info) for r in cur.fetchall()]
 
     def count_by_status(self) -> dict[str, int]:
         """Number of rows in each status."""
@@ -321,7 +322,7 @@ class JobsDB:
         now = time.time()
         with self._transaction() as conn:
             candidates = [
-                _row_dict(r)
+                self._decode(r)
                 for r in conn.execute(
                     "SELECT * FROM jobs WHERE call_digest = ? AND status NOT IN ('cleaned', 'stale')"
                     " ORDER BY created_at DESC",
@@ -342,14 +343,14 @@ class JobsDB:
             if reuse and same:
                 return same[0], True, stale
             new = {"status": "created", "created_at": now, "updated_at": now, "info": {}, **row}
-            new["info"] = json.dumps(new["info"], sort_keys=True)
+            new = self._encode(new)
             cols = [c for c in _COLUMNS if c in new]
             conn.execute(
                 f"INSERT INTO jobs ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
                 [new[c] for c in cols],
             )
             _record_history(conn, row["id"], now, None, new["status"], "created")
-            inserted = _row_dict(
+            inserted = self._decode(
                 conn.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
             )
             return inserted, False, stale
@@ -475,22 +476,47 @@ class JobsDB:
 
     # ------------------------------------------------------------------ helpers
 
-    @staticmethod
-    def _locked_get(conn: sqlite3.Connection, job_id: str) -> dict:
+    def _decode(self, row: sqlite3.Row, decode_info: bool = True) -> dict:
+        """A stored row as callers see it: absolute paths, ``info`` parsed (if asked)."""
+        d = dict(row)
+        for column in PATH_COLUMNS:
+            d[column] = to_absolute(d.get(column), self.root)
+        if decode_info:
+            d["info"] = json.loads(d.get("info") or "{}")
+            for key in PATH_INFO_KEYS:
+                if isinstance(d["info"].get(key), str):
+                    d["info"][key] = to_absolute(d["info"][key], self.root)
+        return d
+
+    def _encode(self, fields: dict) -> dict:
+        """Columns as stored: paths inside the project relative to the root, ``info`` JSON."""
+        fields = dict(fields)
+        for column, scope in PATH_COLUMNS.items():
+            if fields.get(column) is not None:
+                fields[column] = to_stored(str(fields[column]), self.root, scope)
+        if "info" in fields:
+            info = dict(fields["info"])
+            for key, scope in PATH_INFO_KEYS.items():
+                if isinstance(info.get(key), str):
+                    info[key] = to_stored(info[key], self.root, scope)
+            fields["info"] = json.dumps(info, sort_keys=True)
+        return fields
+
+    def _locked_get(self, conn: sqlite3.Connection, job_id: str) -> dict:
         row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise IllegalTransition(f"job {job_id!r} is not in the jobs database")
-        return _row_dict(row)
+        return self._decode(row)
 
-    @staticmethod
     def _locked_update(
-        conn: sqlite3.Connection, current: dict, reason: str | None = None, **fields: Any
+        self, conn: sqlite3.Connection, current: dict, reason: str | None = None, **fields: Any
     ) -> dict:
         unknown = set(fields) - _UPDATABLE - {"status"}
         if unknown:
             raise ValueError(f"unknown jobs columns {sorted(unknown)}")
         if "info" in fields:
-            fields["info"] = json.dumps({**current["info"], **fields["info"]}, sort_keys=True)
+            fields["info"] = {**current["info"], **fields["info"]}
+        fields = self._encode(fields)
         now = fields["updated_at"] = time.time()
         new_status = fields.get("status", current["status"])
         if new_status != current["status"]:
@@ -505,7 +531,7 @@ class JobsDB:
         conn.execute(
             f"UPDATE jobs SET {assignments} WHERE id = ?", [*fields.values(), current["id"]]
         )
-        return _row_dict(
+        return self._decode(
             conn.execute("SELECT * FROM jobs WHERE id = ?", (current["id"],)).fetchone()
         )
 
@@ -537,12 +563,6 @@ def make_job_id(name: str) -> str:
     if not safe[0].isalpha():
         safe = "j" + safe
     return f"{safe}_{secrets.token_hex(5)}"
-
-
-def _row_dict(row: sqlite3.Row) -> dict:
-    d = dict(row)
-    d["info"] = json.loads(d.get("info") or "{}")
-    return d
 
 
 def _record_history(

@@ -23,6 +23,10 @@ the job lives and are freed by the kernel the moment the last one exits, however
 A short "admission" lock makes jobs take their cores one job at a time, so a big job is
 never starved by a stream of small ones grabbing cores piecemeal.
 
+A record names the queue directory it was made in. A queue directory copied along with its
+project (``cp -a proj proj2``) therefore holds records of the original's jobs: the copy
+treats them as unknown, so commands in the copy never signal the original's processes.
+
 The request travels in the script's header lines (``#LOCAL --cores=2 ...``), written by
 :class:`expyre.schedulers.local.LocalScheduler`.
 """
@@ -204,6 +208,7 @@ class LocalQueue:
             "submitted_at": time.time(),
             # fixed at submission: the wrapper must use the submitter's locks, whatever its env
             "cores_dir": str(_private_cores_dir(self.cores_dir).resolve()),
+            "queue_dir": str(self.dir.resolve()),
         }
         _write_atomic(record / "meta.json", json.dumps(meta, indent=1))
         with open(record / "wrapper.log", "ab") as log:
@@ -227,9 +232,21 @@ class LocalQueue:
         _record_pid(record / "pid", proc.pid)
         return qid
 
+    def _own(self, record: Path) -> bool:
+        """Whether a record was made by this queue directory (not copied from another)."""
+        try:
+            made_in = json.loads((record / "meta.json").read_text()).get("queue_dir")
+        except (OSError, ValueError):
+            return True  # unreadable: job_state reports it as it always did
+        if made_in is None or not os.path.exists(made_in):
+            # written before records named their queue, or the project was moved here
+            return True
+        return os.path.samefile(made_in, self.dir)
+
     def state(self, qid: str) -> str | None:
         """State word of one job (see :func:`job_state`), None if unknown."""
-        return job_state(self.jobs / qid)
+        record = self.jobs / qid
+        return job_state(record) if self._own(record) else None
 
     def list(self, name_prefix: str = "") -> list[tuple[str, str]]:
         """(id, name) of jobs whose name starts with ``name_prefix``, in id order."""
@@ -243,14 +260,14 @@ class LocalQueue:
                 name = json.loads((record / "meta.json").read_text())["name"]
             except (OSError, ValueError, KeyError):
                 continue
-            if name.startswith(name_prefix):
+            if name.startswith(name_prefix) and self._own(record):
                 out.append((record.name, name))
         return out
 
     def cancel(self, qid: str) -> bool:
         """Kill a job's wrapper and processes; False if the job is unknown."""
         record = self.jobs / qid
-        if not record.is_dir():
+        if not record.is_dir() or not self._own(record):
             return False
         if (record / "exit_code").exists():
             return True

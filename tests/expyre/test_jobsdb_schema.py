@@ -117,7 +117,7 @@ def test_stale_marking_is_recorded_with_its_reason(tmp_path):
     db = JobsDB(tmp_path / "jobs.db")
     db.create_or_reuse({**_old_row(1, "created"), "code_fingerprint": "a" * 20, "info": {}})
     db.create_or_reuse(
-        {**_old_row(2, "created"), "call_digest": "d1", "code_fingerprint": "b" * 20}
+        {**_old_row(2, "created"), "call_digest": "d1", "code_fingerprint": "b" * 20, "info": {}}
     )
     last = db.history("job1")[-1]
     assert (last["from_state"], last["to_state"]) == ("created", "stale")
@@ -148,7 +148,9 @@ def test_database_from_before_versions_is_migrated_in_place(tmp_path):
     db.transition("job2", "started")
     db.transition("job2", "succeeded")
     assert [h["to_state"] for h in db.history("job2")] == ["submitted", "started", "succeeded"]
-    assert db.create_or_reuse({**_old_row(9, "created"), "key": "k3", "call_digest": "d3"})[1]
+    assert db.create_or_reuse(
+        {**_old_row(9, "created"), "key": "k3", "call_digest": "d3", "info": {}}
+    )[1]
     db.close()
     # reopening does not migrate again
     db2 = JobsDB(path)

@@ -199,3 +199,19 @@ def test_a_job_ending_touches_the_queue_directory(tmp_path):
     assert qd.stat().st_mtime > 1
     scheduler = get_scheduler("local", queue_dir=str(qd))
     assert scheduler.change_marker() == str(qd)
+
+
+def test_a_copied_queue_never_touches_the_original_jobs(tmp_path):
+    original = LocalQueue(tmp_path / "proj" / "q")
+    qid = original.submit(str(_script(tmp_path, "long", "sleep 300")), str(tmp_path))
+    _wait_state(original, qid, {"running"})
+    subprocess.run(["cp", "-a", str(tmp_path / "proj"), str(tmp_path / "proj2")], check=True)
+    copy = LocalQueue(tmp_path / "proj2" / "q")
+    assert copy.state(qid) is None  # not a job of the copy
+    assert copy.list("long") == []
+    assert not copy.cancel(qid)
+    time.sleep(0.5)
+    assert original.state(qid) == "running"  # the original's job was not signalled
+    assert original.list("long") == [(qid, "long")]
+    assert original.cancel(qid)
+    assert _wait_state(original, qid, {"cancelled"}) == "cancelled"
