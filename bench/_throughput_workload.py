@@ -1,13 +1,13 @@
 """One workload of bench/throughput.py, run in a fresh process by either implementation.
 
-    python _throughput_workload.py WORKLOAD SYSTEM CHECK_INTERVAL [MAX_ALLOCATIONS]
+    python _throughput_workload.py WORKLOAD SYSTEM CHECK_INTERVAL [MAX_ALLOCATIONS | array]
     python _throughput_workload.py raw WORKLOAD START STOP
 
 WORKLOAD is ``relax`` (16 EMT cell relaxations, 2 per job), ``trivial`` (32 items, 1 per job,
 each copying ``info["x"]`` squared) or ``relax-serial`` (the relaxations in this process, no
 queue: the floor). SYSTEM is an expyre system name of ``$EXPYRE_ROOT/config.json``;
 CHECK_INTERVAL is seconds or ``default``; MAX_ALLOCATIONS (ours only) packs the chunks into
-at most that many queue jobs. Whole-node jobs (``num_nodes=1``), so on a one-node cluster
+at most that many queue jobs (``array``: one job array, a task per chunk). Whole-node jobs (``num_nodes=1``), so on a one-node cluster
 the jobs run one after the other unless packed. Prints one JSON line: ``{"wall_s": ...,
 "digest": ...}``; the digest (of the relaxed energies or the squares) lets the bench check
 every implementation and packing computed the same thing. The same file runs under the
@@ -74,7 +74,9 @@ def remote_info(sys_name: str, job_name: str, per_job: int, check: str, packing:
     }
     if check != "default":
         info["check_interval"] = float(check) if "." in check else int(check)
-    if packing:
+    if packing == "array":  # one job array, one task per chunk
+        info["job_array"] = True
+    elif packing:
         info["max_allocations"] = int(packing)
     return info
 

@@ -1,7 +1,7 @@
 """Benchmark: many small chunks end to end -- raw scheduler vs ours vs the reference implementation.
 
     .venv/bin/python bench/throughput.py [--systems slurm,local] [--refvenv /work/refvenv]
-                                         [--workloads relax,trivial] [--no-ref]
+                                         [--workloads relax,trivial] [--no-ref] [--no-pack]
 
 Workloads (bench/_throughput_workload.py; whole-node jobs, so on a one-node cluster the jobs of
 an unpacked run go one after the other):
@@ -14,7 +14,8 @@ an unpacked run go one after the other):
 Every workload runs, in ONE invocation and in fresh projects, as: ``raw`` (the same chunks
 submitted straight to the scheduler with ``sbatch --wrap``, or run one after the other for
 ``local``, polled every 0.25 s), ``ours`` (one chunk = one queue job), ``ours+pack`` (chunks
-packed into ``max_allocations=1`` allocation), and ``ref`` (wfl 0.3.5 + expyre-wfl 0.1.6 from
+packed into ``max_allocations=1`` allocation), ``ours+array`` (Slurm: one job array, a task
+per chunk, each task taking chunks until none is left), and ``ref`` (wfl 0.3.5 + expyre-wfl 0.1.6 from
 the venv ``--refvenv``, Slurm only: its local scheduler is a stub). Each row is the wall time
 of the whole script (imports included) as a subprocess; the columns compare it with the
 reference (``ref/row``: how many times faster) and with the serial floor (``row/serial``).
@@ -84,18 +85,24 @@ def ref_config(refvenv: Path, cores: int) -> dict:
     }
 
 
-def environment(root: Path, work: Path) -> dict[str, str]:
+def environment(root: Path, work: Path, ours: bool = True) -> dict[str, str]:
     env = dict(os.environ)
+    # jobs unpickle the workload's functions by reference; a PYTHONPATH given to the bench
+    # (e.g. a snapshot of src/ to bench while editing) is ours, never the reference's
+    path = [str(BENCH_DIR), os.environ.get("PYTHONPATH") if ours else None]
     env.update(
         EXPYRE_ROOT=str(root),
         HOME=str(work),  # no ~/.expyre of the user leaks in
-        PYTHONPATH=str(BENCH_DIR),  # jobs unpickle the workload's functions by reference
+        PYTHONPATH=os.pathsep.join(filter(None, path)),
         OMP_NUM_THREADS="1",  # BLAS threads would fight over the 2 cores in every row alike
         OPENBLAS_NUM_THREADS="1",
     )
     for name in ("EXPYRE_SYS", "WFL_EXPYRE_INFO", "VIRTUAL_ENV"):
         env.pop(name, None)
     return env
+
+
+REF_MARK = [""]  # the reference's python path, set in main()
 
 
 def run_script(python: str, argv: list[str], root: Path, config: dict) -> tuple[float, str]:
@@ -107,7 +114,7 @@ def run_script(python: str, argv: list[str], root: Path, config: dict) -> tuple[
     proc = subprocess.run(
         [python, str(WORKLOAD), *argv],
         cwd=work,
-        env=environment(root, work),
+        env=environment(root, work, ours=not python.startswith(REF_MARK[0])),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -219,6 +226,7 @@ def main() -> None:
     pollings = [p for p in args.pollings.split(",") if p]
     refvenv = Path(args.refvenv).resolve()
     ref_python = refvenv / "bin" / "python"
+    REF_MARK[0] = str(refvenv)
     if not args.no_ref and not ref_python.exists():
         parser.error(f"--refvenv {args.refvenv}: no bin/python there; pass the reference's venv")
     cores = os.cpu_count() or 1
@@ -259,6 +267,8 @@ def main() -> None:
                     methods = [("ours", sys.executable, [])]
                     if not args.no_pack:
                         methods.append(("ours+pack", sys.executable, ["1"]))
+                        if sys_name == "slurm":
+                            methods.append(("ours+array", sys.executable, ["array"]))
                     if not args.no_ref and sys_name == "slurm":
                         methods.append(("ref", str(ref_python), []))
                     for method, python, extra in methods:
@@ -281,6 +291,7 @@ def main() -> None:
                                 f"expected {digests[workload]}: results differ"
                             )
                         rows.append((sys_name, workload, polling, method, wall))
+                        log(f"  -> {wall:.2f} s")
 
     ref_wall = {(s, w, p): wall for s, w, p, m, wall in rows if m == "ref"}
     print(

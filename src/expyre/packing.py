@@ -102,6 +102,7 @@ def start_packed(
     exact_fit: bool = True,
     partial_node: bool = False,
     force_rerun: bool = False,
+    job_array: bool = False,
 ) -> list[str]:
     """Submit the ``created`` jobs among ``jobs`` packed into at most ``max_allocations`` queue jobs.
 
@@ -121,6 +122,9 @@ def start_packed(
         As for :meth:`ExPyRe.start`.
     force_rerun : bool
         Run again jobs that already finished (live ones are cancelled first).
+    job_array : bool
+        Submit the allocations as ONE job array (one submit command; the site's largest
+        array is respected by using fewer tasks, each running chunks until none is left).
 
     Returns
     -------
@@ -152,7 +156,7 @@ def start_packed(
     if not todo:
         return []
     return _submit_pack(
-        todo, system, resources, max_allocations, header_extra, exact_fit, partial_node
+        todo, system, resources, max_allocations, header_extra, exact_fit, partial_node, job_array
     )
 
 
@@ -192,7 +196,24 @@ def _submit_pack(
     header_extra: Iterable[str],
     exact_fit: bool,
     partial_node: bool,
+    job_array: bool = False,
 ) -> list[str]:
+    num_allocations = min(max_allocations, len(todo))
+    header_extra = list(header_extra)
+    allocation_header = list(header_extra)
+    if job_array:
+        try:
+            site_max = system.max_array_size()
+        except NotImplementedError as exc:
+            raise ValueError(
+                f"job_array=True on system {system.name!r}: {exc}; pack without an array "
+                "(job_array=False) or use a Slurm, SGE or PBS system"
+            ) from exc
+        num_allocations = min(num_allocations, site_max or num_allocations)
+        # one allocation needs no array (and PBS arrays need two tasks at least)
+        job_array = num_allocations > 1
+        if job_array:
+            allocation_header += system.scheduler.array_header(num_allocations)
     pack_id = f"xpk_{uuid.uuid4().hex[:12]}"  # its allocations' queue name, to find them again
     job_dirs = []
     for job in todo:
@@ -210,7 +231,7 @@ def _submit_pack(
         resources=resources,
         exact_fit=exact_fit,
         partial_node=partial_node,
-        header_extra=header_extra,
+        header_extra=allocation_header,
         runner_module="expyre.allocation",
         runner_args=_deadline_args(resources),
     )
@@ -229,7 +250,7 @@ def _submit_pack(
         return []
     ids: list[str] = []
     try:
-        for _ in range(min(max_allocations, len(submitted))):
+        for _ in range(1 if job_array else min(num_allocations, len(submitted))):
             ids.append(system.submit(posixpath.join(pack_dir, runner.SCRIPT_FILE), pack_dir))
     except SystemCommandError:
         if not ids:  # nothing queued: back to created, so a rerun retries

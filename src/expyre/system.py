@@ -53,6 +53,7 @@ class System:
         self.transport = transport or self._make_transport()
         self._rundir: str | None = None
         self._scheduler: Scheduler | None = None
+        self._max_array_size: int | None | bool = False  # False: not asked yet
         self._lock = threading.Lock()
 
     def _make_transport(self) -> Transport:
@@ -111,6 +112,27 @@ class System:
                 }
             self._scheduler = get_scheduler(self.config.scheduler, **options)
         return self._scheduler
+
+    def max_array_size(self) -> int | None:
+        """Most tasks in one job array at this site (asked once), None if unknown/unlimited.
+
+        Raises
+        ------
+        NotImplementedError
+            If the scheduler has no job arrays.
+        """
+        self.scheduler.array_header(2)  # raises for schedulers without arrays
+        if self._max_array_size is False:
+            argv = self.scheduler.max_array_size_command()
+            size = None
+            if argv is not None:
+                try:
+                    out = self.run(argv, what="ask the largest job array allowed").stdout
+                    size = self.scheduler.parse_max_array_size(out)
+                except SystemCommandError:
+                    size = None  # not allowed to ask: no limit known, the submit will tell
+            self._max_array_size = size
+        return self._max_array_size
 
     def change_marker(self) -> str | None:
         """Local path whose mtime changes when a job of this system ends, or None.

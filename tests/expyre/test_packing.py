@@ -105,3 +105,8 @@ def test_bad_max_allocations_is_refused_clearly(project, tmp_path):
         start_packed(_chunks(tmp_path, [1]), ONE_CORE, max_allocations=0)
     with pytest.raises(ValueError, match="whole number"):
         start_packed(_chunks(tmp_path, [1]), ONE_CORE, max_allocations="2")
+
+
+def test_a_job_array_on_the_local_queue_is_refused_clearly(project, tmp_path):
+    with pytest.raises(ValueError, match="job_array=True on system 'local'.*job_array=False"):
+        start_packed(_chunks(tmp_path, [1, 2]), ONE_CORE, 2, partial_node=True, job_array=True)

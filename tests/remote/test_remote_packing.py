@@ -7,12 +7,13 @@ machine too), so "nothing twice, nothing lost" is checked from the outside.
 import time
 from pathlib import Path
 
+import pytest
 from remote_jobs import counted_square
 
 from expyre.func import ExPyRe
 from expyre.packing import allocation_ids, start_packed
 from expyre.poll import wait_for_jobs
-from expyre.system import get_system
+from expyre.system import System, get_system
 
 ONE_CORE = {"num_cores": 1, "max_time": "10m"}
 
@@ -82,3 +83,47 @@ def test_allocation_cancelled_mid_chunk_then_rerun_nothing_twice_nothing_lost(
     assert [j.get_results(timeout=0)[0] for j in jobs] == [x * x for x in values]
     runs = _runs(log_dir, values)
     assert runs[40] == 2 and runs[41] == 1 and runs[42] == 1
+
+
+def test_job_array_one_submit_for_many_chunks_then_cancel_and_rerun(
+    remote_project, sys_name, sys_config, tmp_path, monkeypatch
+):
+    if sys_config["scheduler"] == "local":
+        pytest.skip("the local queue has no job arrays (refused clearly: see test_packing)")
+    log_dir = tmp_path / "runs"
+    log_dir.mkdir()
+    submits = []
+    original = System.submit
+    monkeypatch.setattr(System, "submit", lambda self, *a: submits.append(a) or original(self, *a))
+    values = list(range(50, 56))
+    jobs = _chunks(log_dir, values)
+    ids = start_packed(
+        jobs, ONE_CORE, max_allocations=6, system_name=sys_name, partial_node=True, job_array=True
+    )
+    assert len(ids) == 1 and len(submits) == 1  # one submit command, six array tasks
+    assert set(_wait(jobs).values()) == {"succeeded"}
+    assert _runs(log_dir, values) == dict.fromkeys(values, 1)
+
+    # an array cancelled while its first task runs a chunk: that chunk died, the rest
+    # never ran (or finished first); the rerun loses nothing and runs nothing twice
+    slow_values = [60, 61, 62, 63]
+    slow = _chunks(log_dir, slow_values, seconds=4.0)
+    (array_id,) = start_packed(
+        slow, ONE_CORE, max_allocations=2, system_name=sys_name, partial_node=True, job_array=True
+    )
+    deadline = time.monotonic() + 600
+    while not any((log_dir / f"{x}.runs").exists() for x in slow_values):
+        assert time.monotonic() < deadline, "no array task started a chunk"
+        time.sleep(0.2)
+    get_system(sys_name).cancel([array_id])
+    outcome = _wait(slow)
+    died = [j for j in slow if outcome[j.id] == "died"]
+    back = [j for j in slow if outcome[j.id] == "created"]
+    assert died and all(outcome[j.id] in ("died", "created", "succeeded") for j in slow)
+    start_packed(back, ONE_CORE, 2, system_name=sys_name, partial_node=True, job_array=True)
+    start_packed(died, ONE_CORE, 2, system_name=sys_name, partial_node=True, force_rerun=True)
+    assert set(_wait(slow).values()) == {"succeeded"}
+    assert [j.get_results(timeout=0)[0] for j in slow] == [x * x for x in slow_values]
+    runs = _runs(log_dir, slow_values)
+    died_values = {slow_values[slow.index(j)] for j in died}
+    assert all(runs[x] == (2 if x in died_values else 1) for x in slow_values), runs

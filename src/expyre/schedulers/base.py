@@ -87,6 +87,26 @@ class JobRequest:
     stderr: str
 
 
+_LIVE_ORDER = {"running": 0, "unknown": 1, "queued": 2, "held": 3}
+
+
+def combine_states(states: list[QueueState]) -> QueueState:
+    """One state for a job array from the states of its tasks.
+
+    Live while any task is live (running first, then unknown, queued, held); once all ended,
+    the first state that says the queue killed a task, else failed, else completed -- so a
+    ``scancel`` of the array reads as cancelled.
+    """
+    live = [s for s in states if not s.is_finished]
+    if live:
+        return min(live, key=lambda s: _LIVE_ORDER[s.value])
+    for wanted in (lambda s: s.was_killed, lambda s: s == QueueState.FAILED):
+        found = next((s for s in states if wanted(s)), None)
+        if found is not None:
+            return found
+    return states[0] if states else QueueState.UNKNOWN
+
+
 class Scheduler(abc.ABC):
     """Pure translation layer for one batch system; see module docstring."""
 
@@ -136,6 +156,24 @@ class Scheduler(abc.ABC):
     def parse_find_by_name_output(self, stdout: str, job_name_prefix: str) -> dict[str, str]:
         """Map job name -> scheduler id from the output of :meth:`find_by_name_command`."""
         return {}
+
+    def array_header(self, num_tasks: int) -> list[str]:
+        """Header lines making the script a job array of ``num_tasks`` tasks (one submit).
+
+        Raises
+        ------
+        NotImplementedError
+            For schedulers without job arrays (the local queue).
+        """
+        raise NotImplementedError(f"scheduler {self.name!r} has no job arrays")
+
+    def max_array_size_command(self) -> list[str] | None:
+        """argv printing the site's largest job array, or None if it cannot be asked."""
+        return None
+
+    def parse_max_array_size(self, stdout: str) -> int | None:
+        """Most tasks one array may have at this site (None: no limit found)."""
+        return None
 
     def change_marker(self) -> str | None:
         """A path whose modification time changes whenever one of this queue's jobs ends.

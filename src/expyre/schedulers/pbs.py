@@ -146,6 +146,18 @@ class PBSScheduler(Scheduler):
         jobs = _qstat_json_jobs(stdout)
         return {rid: pbs_state(jobs[key]) for rid, key in _match_ids(remote_ids, jobs).items()}
 
+    def array_header(self, num_tasks: int) -> list[str]:
+        # PBS Pro: "-J 0-N" (two tasks at least; a single chunk is submitted as a plain job);
+        # the array's id is "123[]" and its state "B" while tasks run
+        return [f"{self.directive} -J 0-{int(num_tasks) - 1}"]
+
+    def max_array_size_command(self) -> list[str] | None:
+        return ["qmgr", "-c", "list server max_array_size"]
+
+    def parse_max_array_size(self, stdout: str) -> int | None:
+        m = re.search(r"max_array_size\s*=\s*(\d+)", stdout)
+        return int(m.group(1)) if m and int(m.group(1)) > 0 else None
+
     def cancel_command(self, remote_ids: list[str]) -> list[str]:
         return ["qdel", *check_ids(remote_ids, self.name)]
 

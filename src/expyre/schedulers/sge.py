@@ -25,7 +25,7 @@ from expyre.schedulers._text import (
     hours_minutes_seconds,
     safe_job_name,
 )
-from expyre.schedulers.base import JobRequest, QueueState, Scheduler
+from expyre.schedulers.base import JobRequest, QueueState, Scheduler, combine_states
 
 __all__ = ["SGEScheduler", "sge_state"]
 
@@ -107,9 +107,24 @@ class SGEScheduler(Scheduler):
 
     def parse_status_output(self, stdout: str, remote_ids: list[str]) -> dict[str, QueueState]:
         wanted = set(map(str, remote_ids))
-        return {
-            job_id: sge_state(state) for job_id, _, state in _qstat_jobs(stdout) if job_id in wanted
-        }
+        # an array job has one entry per running task (and one for its pending tasks), all
+        # with the array's job number: their states are combined
+        tasks: dict[str, list[QueueState]] = {}
+        for job_id, _, state in _qstat_jobs(stdout):
+            if job_id in wanted:
+                tasks.setdefault(job_id, []).append(sge_state(state))
+        return {job_id: combine_states(states) for job_id, states in tasks.items()}
+
+    def array_header(self, num_tasks: int) -> list[str]:
+        return [f"{self.directive} -t 1-{int(num_tasks)}"]  # SGE task ids start at 1
+
+    def max_array_size_command(self) -> list[str] | None:
+        return ["qconf", "-sconf"]
+
+    def parse_max_array_size(self, stdout: str) -> int | None:
+        # "max_aj_tasks 75000"; 0 means no limit
+        m = re.search(r"^max_aj_tasks\s+(\d+)", stdout, re.MULTILINE)
+        return int(m.group(1)) if m and int(m.group(1)) > 0 else None
 
     def cancel_command(self, remote_ids: list[str]) -> list[str]:
         return ["qdel", *check_ids(remote_ids, self.name)]

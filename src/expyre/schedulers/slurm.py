@@ -18,7 +18,7 @@ import re
 import shlex
 
 from expyre.schedulers._text import check_ids, directive_value, safe_job_name
-from expyre.schedulers.base import JobRequest, QueueState, Scheduler
+from expyre.schedulers.base import JobRequest, QueueState, Scheduler, combine_states
 from expyre.units import format_time
 
 __all__ = ["SlurmScheduler", "slurm_state"]
@@ -56,6 +56,7 @@ _STATES = {
 #: pending reasons meaning "will not start by itself"
 _HELD_REASONS = ("JobHeldUser", "JobHeldAdmin", "DependencyNeverSatisfied")
 
+_ARRAY_TASK = re.compile(r"(\d+)_(?:\d+|\[[^\]]*\])")
 _SEP = "|"  # squeue -o field separator; never in a job id, and our job names avoid it
 
 
@@ -131,11 +132,32 @@ class SlurmScheduler(Scheduler):
     def parse_status_output(self, stdout: str, remote_ids: list[str]) -> dict[str, QueueState]:
         wanted = set(map(str, remote_ids))
         states: dict[str, QueueState] = {}
+        tasks: dict[str, list[QueueState]] = {}
         for line in stdout.splitlines():
             fields = line.strip().split(_SEP)
-            if len(fields) >= 2 and fields[0] in wanted:
-                states[fields[0]] = slurm_state(fields[1], fields[2] if len(fields) > 2 else "")
+            if len(fields) < 2:
+                continue
+            state = slurm_state(fields[1], fields[2] if len(fields) > 2 else "")
+            if fields[0] in wanted:
+                states[fields[0]] = state
+                continue
+            # array tasks: "123_4" (one task) or "123_[5-9%2]" (tasks still pending)
+            array = _ARRAY_TASK.fullmatch(fields[0])
+            if array and array.group(1) in wanted:
+                tasks.setdefault(array.group(1), []).append(state)
+        states.update({job_id: combine_states(s) for job_id, s in tasks.items()})
         return states
+
+    def array_header(self, num_tasks: int) -> list[str]:
+        return [f"{self.directive} --array=0-{int(num_tasks) - 1}"]
+
+    def max_array_size_command(self) -> list[str] | None:
+        return ["scontrol", "show", "config"]
+
+    def parse_max_array_size(self, stdout: str) -> int | None:
+        # "MaxArraySize = 1001": task indices 0..1000, so at most 1001 tasks
+        m = re.search(r"^\s*MaxArraySize\s*=\s*(\d+)", stdout, re.MULTILINE)
+        return int(m.group(1)) if m and int(m.group(1)) > 0 else None
 
     def cancel_command(self, remote_ids: list[str]) -> list[str]:
         return ["scancel", *check_ids(remote_ids, self.name)]

@@ -142,8 +142,8 @@ def make_job(
 
 
 def start_jobs(jobs: list[Any], remote_info: RemoteInfo, force_rerun: bool = False) -> None:
-    """Submit jobs: each a queue job of its own, or packed (``remote_info.max_allocations``)."""
-    if remote_info.max_allocations is None:
+    """Submit jobs: each a queue job of its own, or packed (``max_allocations``, ``job_array``)."""
+    if remote_info.max_allocations is None and not remote_info.job_array:
         for job in jobs:
             start_job(job, remote_info, force_rerun=force_rerun)
         return
@@ -152,12 +152,13 @@ def start_jobs(jobs: list[Any], remote_info: RemoteInfo, force_rerun: bool = Fal
     start_packed(
         jobs,
         remote_info.resources,
-        remote_info.max_allocations,
+        remote_info.max_allocations or max(1, len(jobs)),
         system_name=remote_info.sys_name,
         header_extra=remote_info.header_extra,
         exact_fit=remote_info.exact_fit,
         partial_node=remote_info.partial_node,
         force_rerun=force_rerun,
+        job_array=remote_info.job_array,
     )
 
 

@@ -70,6 +70,10 @@ class RemoteInfo:
         chunks one after the other until none is left; a chunk keeps its own key, result and
         restart guarantees. Use it when chunks are short next to the queue's wait and
         start-up (see the README's section on throughput).
+    job_array : bool
+        Submit the queue jobs as ONE job array (Slurm, SGE, PBS): one submit command, at
+        most ``max_allocations`` tasks (default: one per chunk), fewer if the site's largest
+        array is smaller -- each task then runs chunks until none is left.
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class RemoteInfo:
         resubmit_killed_jobs: bool = False,
         hash_ignore: Iterable[str] = (),
         max_allocations: int | None = None,
+        job_array: bool = False,
     ) -> None:
         self.sys_name = _check_optional_str("sys_name", sys_name)
         self.job_name = _check_job_name(job_name)
@@ -113,6 +118,7 @@ class RemoteInfo:
             None if check_interval is None else _check_seconds("check_interval", check_interval)
         )
         self.max_allocations = _check_max_allocations(max_allocations)
+        self.job_array = _check_bool("job_array", job_array)
 
     FIELDS = [
         "sys_name",
@@ -133,6 +139,7 @@ class RemoteInfo:
         "resubmit_killed_jobs",
         "hash_ignore",
         "max_allocations",
+        "job_array",
     ]
 
     @classmethod
