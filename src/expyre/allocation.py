@@ -21,6 +21,7 @@ Like :mod:`expyre.runner` this module imports nothing from expyre (a job only ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -37,6 +38,7 @@ STDOUT_FILE = "_expyre_job.stdout"
 STDERR_FILE = "_expyre_job.stderr"
 # spare time asked for before claiming a chunk, as a multiple of the longest chunk so far
 TIME_MARGIN = 1.5
+CHANGE_MARKER_ENV = "EXPYRE_CHANGE_MARKER"  # expyre.localqueue.CHANGE_MARKER_ENV
 
 
 def claim(job_dir: Path, allocation: str) -> bool:
@@ -61,6 +63,10 @@ def run_chunk(job_dir: Path) -> int:
     tmp = job_dir / f".{DONE_FILE}.{os.getpid()}.tmp"
     tmp.write_text(f"{code}\n")
     os.replace(tmp, job_dir / DONE_FILE)
+    marker = os.environ.get(CHANGE_MARKER_ENV)
+    if marker:  # set by the local queue: wakes a driver waiting on this machine
+        with contextlib.suppress(OSError):
+            os.utime(marker)
     return code
 
 

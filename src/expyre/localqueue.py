@@ -53,6 +53,7 @@ __all__ = ["job_state", "main", "read_header"]
 DIRECTIVE = "#LOCAL"
 CORES_DIR_ENV = "EXPYRE_LOCAL_CORES_DIR"
 _TERM_GRACE_S = 5.0  # between SIGTERM and SIGKILL when cancelling or timing out
+CHANGE_MARKER_ENV = "EXPYRE_CHANGE_MARKER"
 _CORE_POLL_S = 0.02  # how often the job next in line looks for a free core
 
 
@@ -322,6 +323,9 @@ class LocalQueue:
                 stderr=err,
                 start_new_session=True,  # its own group: cancel/timeout kill it, not us
                 pass_fds=[fh.fileno() for fh in slots],  # cores stay taken while it lives
+                # a packed allocation touches this after each chunk (expyre.allocation), so
+                # the driver learns of a finished chunk as of a finished job
+                env={**os.environ, CHANGE_MARKER_ENV: str(self.dir)},
             )
         _record_pid(record / "child_pid", child.pid)
         for fh in slots:

@@ -110,3 +110,30 @@ def test_bad_max_allocations_is_refused_clearly(project, tmp_path):
 def test_a_job_array_on_the_local_queue_is_refused_clearly(project, tmp_path):
     with pytest.raises(ValueError, match="job_array=True on system 'local'.*job_array=False"):
         start_packed(_chunks(tmp_path, [1, 2]), ONE_CORE, 2, partial_node=True, job_array=True)
+
+
+def test_a_finished_packed_chunk_wakes_the_waiting_driver(project, tmp_path):
+    """With an hour between polls, a chunk is yielded while its allocation runs the next one."""
+    import threading
+
+    quick = ExPyRe("pk_quick", function=counted_square, args=[70, str(tmp_path)])
+    slow = ExPyRe(
+        "pk_slow", function=counted_square, args=[71, str(tmp_path)], kwargs={"seconds": 20.0}
+    )
+    jobs = [quick, slow]
+    start_packed(jobs, ONE_CORE, max_allocations=1, partial_node=True)
+    seen = []
+
+    def wait():
+        for job in wait_for_jobs(jobs, timeout=7200, check_interval=3600):
+            # was the other chunk still unfinished when this one was yielded?
+            other = slow if job is quick else quick
+            other_done = (Path(other.row["remote_dir"]) / allocation.DONE_FILE).exists()
+            seen.append((job.name, other_done))
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    waiter.join(timeout=300)  # without the wake-ups this would take an hour
+    assert not waiter.is_alive(), "the driver was not woken by its finished chunks"
+    assert seen[0] == ("pk_quick", False)  # yielded while the allocation still ran pk_slow
+    assert [name for name, _ in seen] == ["pk_quick", "pk_slow"]
