@@ -10,7 +10,20 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["ExPyRe", "JobNotReady", "RemoteJobError", "Resources", "wait_for_jobs"]
+__all__ = ["ExPyRe", "JobNotReady", "RemoteJobError", "Resources", "__version__", "wait_for_jobs"]
+
+
+def _installed_version() -> str:
+    """Version of the installed distribution (expyre ships inside the ``wfl`` distribution)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wfl")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 _LAZY = {
     "ExPyRe": "expyre.func",

@@ -1,0 +1,102 @@
+"""``xpr``: look at and manage the jobs of one project (its ``jobs.db``).
+
+The project is found like everywhere in expyre: ``$EXPYRE_ROOT``, else the nearest
+``_expyre`` directory upwards from the current directory, else ``~/.expyre`` (or
+``--root DIR`` / ``--dbfile DIR/jobs.db``). Each command lives in its own module; this one
+only assembles the group. Commands and short options keep the meaning they had in the first
+``xpr`` (ExPyRe 0.1.6), so its users' notes and scripts work unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from expyre import __version__
+from expyre.cli._project import Project
+from expyre.cli.listing import ls_command
+from expyre.cli.managing import (
+    create_job_command,
+    db_unlock_command,
+    fail_job_command,
+    reset_status_command,
+    sync_command,
+)
+from expyre.cli.removing import rm_command
+
+__all__ = ["cli", "main"]
+
+
+class _LazyGroup(click.Group):
+    """A group whose heavier commands (report, check, show...) are imported on first use."""
+
+    lazy = {
+        "show": ("expyre.cli.inspecting", "show_command"),
+        "logs": ("expyre.cli.inspecting", "logs_command"),
+        "report": ("expyre.cli.report", "report_command"),
+        "check": ("expyre.cli.check", "check_command"),
+        "plan": ("expyre.cli.plan", "plan_command"),
+    }
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self._available()})
+
+    def _available(self):
+        import importlib.util
+
+        return [n for n, (mod, _) in self.lazy.items() if importlib.util.find_spec(mod)]
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name in self._available():
+            import importlib
+
+            module, attr = self.lazy[name]
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="xpr")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="project root holding jobs.db (default: $EXPYRE_ROOT, nearest _expyre, ~/.expyre)",
+)
+@click.option("--dbfile", default=None, help="a project's jobs.db file (its directory is the root)")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, dbfile: str | None) -> None:
+    """Manage expyre jobs: list, inspect, refresh, reset, remove, report.
+
+    \b
+    Examples:
+      xpr ls                         all jobs (a summary for big projects)
+      xpr ls -s failed,died -l       failed jobs, with their directories
+      xpr ls --failures              one reason per failed job
+      xpr show ID / xpr logs ID      one job: history, script, error / its output
+      xpr sync                       ask the queues about ongoing jobs now
+      xpr reset_status -n 'relax.*' -y   submit those jobs again on the next run
+      xpr rm -y -c -s processed      delete finished jobs and their directories
+      xpr rm --cancel -c -n test -y  cancel matching queued jobs, then delete them
+      xpr report -o jobs.html        one HTML page: counts, table, failures, timeline
+      xpr check SYSTEM               preflight + one tiny job on SYSTEM
+    """
+    ctx.obj = Project(root, dbfile)
+
+
+for _command in (
+    ls_command,
+    rm_command,
+    sync_command,
+    reset_status_command,
+    fail_job_command,
+    create_job_command,
+    db_unlock_command,
+):
+    cli.add_command(_command)
+
+
+def main() -> None:  # pragma: no cover - console script shim
+    """Entry point used by ``python -m expyre.cli``."""
+    sys.exit(cli())

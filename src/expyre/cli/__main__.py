@@ -1,0 +1,5 @@
+"""``python -m expyre.cli`` runs ``xpr``."""
+
+from expyre.cli import main
+
+main()
