@@ -23,8 +23,6 @@ def _installed_version() -> str:
         return "0+unknown"
 
 
-__version__ = _installed_version()
-
 _LAZY = {
     "ExPyRe": "expyre.func",
     "RemoteJobError": "expyre.errors",
@@ -35,6 +33,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # looked up on demand: reading package metadata is slow
+        global __version__
+        __version__ = _installed_version()
+        return __version__
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'expyre' has no attribute {name!r}")

@@ -13,25 +13,22 @@ import sys
 
 import click
 
-from expyre import __version__
 from expyre.cli._project import Project
-from expyre.cli.listing import ls_command
-from expyre.cli.managing import (
-    create_job_command,
-    db_unlock_command,
-    fail_job_command,
-    reset_status_command,
-    sync_command,
-)
-from expyre.cli.removing import rm_command
 
 __all__ = ["cli", "main"]
 
 
 class _LazyGroup(click.Group):
-    """A group whose heavier commands (report, check, show...) are imported on first use."""
+    """A group whose commands are imported on first use: ``xpr ls`` loads only what it needs."""
 
     lazy = {
+        "ls": ("expyre.cli.listing", "ls_command"),
+        "rm": ("expyre.cli.removing", "rm_command"),
+        "sync": ("expyre.cli.managing", "sync_command"),
+        "reset_status": ("expyre.cli.managing", "reset_status_command"),
+        "fail_job": ("expyre.cli.managing", "fail_job_command"),
+        "create_job": ("expyre.cli.managing", "create_job_command"),
+        "db_unlock": ("expyre.cli.managing", "db_unlock_command"),
         "show": ("expyre.cli.inspecting", "show_command"),
         "logs": ("expyre.cli.inspecting", "logs_command"),
         "report": ("expyre.cli.report", "report_command"),
@@ -57,7 +54,7 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="xpr")
+@click.version_option(None, "--version", package_name="wfl", prog_name="xpr")
 @click.option(
     "--root",
     type=click.Path(file_okay=False),
@@ -83,18 +80,6 @@ def cli(ctx: click.Context, root: str | None, dbfile: str | None) -> None:
       xpr check SYSTEM               preflight + one tiny job on SYSTEM
     """
     ctx.obj = Project(root, dbfile)
-
-
-for _command in (
-    ls_command,
-    rm_command,
-    sync_command,
-    reset_status_command,
-    fail_job_command,
-    create_job_command,
-    db_unlock_command,
-):
-    cli.add_command(_command)
 
 
 def main() -> None:  # pragma: no cover - console script shim

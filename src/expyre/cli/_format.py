@@ -65,9 +65,12 @@ def fit_widths(
     sep : int
         Characters between two columns.
     """
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(header)
+    widths = [
+        max(len(h), max(map(len, col), default=0)) for h, col in zip(header, columns, strict=True)
+    ]
     excess = sum(widths) + sep * (len(widths) - 1) - width
-    for i in shrink:
+    for i in (i for i in shrink if i < len(widths)):
         if excess <= 0:
             break
         cut = min(excess, widths[i] - max(6, len(header[i])))
@@ -84,10 +87,16 @@ def _fit(text: str, w: int) -> str:
 def plain_table(header: list[str], rows: list[list[str]], width: int, shrink: list[int]) -> str:
     """Left-aligned columns, two spaces apart, cut to ``width`` characters per line."""
     widths = fit_widths(header, rows, width, shrink)
+    natural = fit_widths(header, rows, 10**9, [])
+    cut = [i for i, (w, n) in enumerate(zip(widths, natural, strict=True)) if w < n]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = []
     for row in [header, *rows]:
-        line = "  ".join(_fit(c, w).ljust(w) for c, w in zip(row, widths, strict=True))
-        lines.append(line[:width].rstrip())
+        if cut:
+            row = list(row)
+            for i in cut:
+                row[i] = _fit(row[i], widths[i])
+        lines.append(fmt.format(*row)[:width].rstrip())
     return "\n".join(lines)
 
 
@@ -119,15 +128,37 @@ def rich_table(header: list[str], rows: list[list[str]], width: int, shrink: lis
     return table
 
 
+def visible_columns(widths: list[int], width: int, sep: int) -> int:
+    """How many leading columns fit in ``width`` characters (at least one)."""
+    used = 0
+    for n, w in enumerate(widths):
+        used += w + (sep if n else 0)
+        if used > width:
+            return max(1, n)
+    return len(widths)
+
+
 def print_table(header: list[str], rows: list[list[str]], shrink: list[int]) -> None:
-    """Print a table fitting the terminal: rich for short listings, plain text for long ones."""
+    """Print a table fitting the terminal: rich for short listings, plain text for long ones.
+
+    Columns are shortened in ``shrink`` order; columns that still do not fit are left out
+    (rightmost first) and a last line says which, so no line ever wraps.
+    """
     import click
 
     width = terminal_width()
-    if len(rows) > RICH_MAX_ROWS:
+    plain = len(rows) > RICH_MAX_ROWS
+    sep = 2 if plain else 3
+    n = visible_columns(fit_widths(header, rows, width, shrink, sep=sep), width, sep)
+    dropped = header[n:]
+    if dropped:
+        header, rows = header[:n], [r[:n] for r in rows]
+    if plain:
         click.echo(plain_table(header, rows, width, shrink))
-        return
-    from rich.console import Console
+    else:
+        from rich.console import Console
 
-    console = Console(width=width, highlight=False, soft_wrap=False)
-    console.print(rich_table(header, rows, width, shrink))
+        console = Console(width=width, highlight=False, soft_wrap=False)
+        console.print(rich_table(header, rows, width, shrink))
+    if dropped:
+        click.echo(f"(left out to fit {width} columns: {', '.join(dropped)}; widen the terminal)")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from expyre.config import ConfigError, ProjectConfig, find_root, load_config
-from expyre.jobsdb import JobsDB
+
+if TYPE_CHECKING:
+    from expyre.jobsdb import JobsDB
 
 __all__ = ["Project"]
 
@@ -67,5 +70,7 @@ class Project:
 
     def db(self) -> JobsDB:
         if self._db is None:
+            from expyre.jobsdb import JobsDB  # listing reads without it (read-only, no lock)
+
             self._db = JobsDB(self.require_db())
         return self._db

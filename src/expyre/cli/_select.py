@@ -120,15 +120,24 @@ class Selection:
             any(r.fullmatch(str(row[c] or "")) for r in regexes) for c, regexes in self._tests
         )
 
-    def rows(self, db_path: Path) -> list[dict]:
-        """Matching rows, oldest first (status filtered in SQL: cheap on big projects)."""
-        return read_rows(db_path, self.statuses, keep=self.matches if self._tests else None)
+    def rows(self, db_path: Path, columns: Iterable[str] | None = None) -> list[dict]:
+        """Matching rows, oldest first (status filtered in SQL: cheap on big projects).
+
+        Parameters
+        ----------
+        db_path : Path
+        columns : iterable of str, optional
+            Only these columns (None: all); fewer columns read faster on big projects.
+        """
+        keep = self.matches if self._tests else None
+        return read_rows(db_path, self.statuses, keep=keep, columns=columns)
 
 
 def read_rows(
     db_path: Path,
     statuses: Iterable[str] | None = None,
     keep: Callable[[dict], bool] | None = None,
+    columns: Iterable[str] | None = None,
 ) -> list[dict]:
     """Rows of a jobs database read without taking any lock (``info`` left as JSON text).
 
@@ -140,6 +149,8 @@ def read_rows(
         Only these states (None: all).
     keep : callable, optional
         Further filter on each row.
+    columns : iterable of str, optional
+        Only these columns; those the database does not have (an older layout) are None.
     """
     # read-only: listing never creates, migrates or locks a database another process writes
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30.0)
@@ -148,9 +159,16 @@ def read_rows(
         if statuses is not None:
             params = sorted(statuses)
             where = f"WHERE status IN ({','.join('?' * len(params))})"
-        cur = conn.execute(f"SELECT * FROM jobs {where} ORDER BY created_at, id", params)
-        names = [d[0] for d in cur.description]
-        rows = (dict(zip(names, values, strict=True)) for values in cur)
+        wanted = "*"
+        missing: list[str] = []
+        if columns is not None:
+            have = {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
+            missing = [c for c in columns if c not in have]
+            wanted = ", ".join(c for c in columns if c in have)
+        cur = conn.execute(f"SELECT {wanted} FROM jobs {where} ORDER BY created_at, id", params)
+        names = [d[0] for d in cur.description] + missing
+        pad = (None,) * len(missing)
+        rows = (dict(zip(names, values + pad, strict=True)) for values in cur)
         return [r for r in rows if keep(r)] if keep else list(rows)
     finally:
         conn.close()

@@ -65,6 +65,11 @@ def _cells(row: dict, now: float, long: bool) -> list[str]:
     return out
 
 
+# what the table needs: reading only these keeps long listings of big projects fast
+_COLUMNS = ["id", "name", "status", "system", "remote_id", "created_at", "updated_at",
+            "submitted_at", "started_at", "ended_at"]  # fmt: skip
+_LONG_COLUMNS = [*_COLUMNS, "queue_state", "n_submissions", "stage_dir", "remote_dir"]
+
 HEADER = ["ID", "NAME", "STATUS", "REMOTE_ID@SYS", "SINCE", "QUEUED", "RAN"]
 LONG_HEADER = [*HEADER, "CREATED", "QUEUE_STATE", "N_SUB", "STAGE_DIR", "REMOTE_DIR"]
 
@@ -112,7 +117,7 @@ def ls_command(project: Project, long, show_all, summary, failures, as_json, **f
     if summary or (selection.empty and not show_all and not as_json and _big(db_path)):
         _print_summary(project, selection)
         return
-    rows = selection.rows(db_path)
+    rows = selection.rows(db_path, None if as_json else _LONG_COLUMNS if long else _COLUMNS)
     if as_json:
         for r in rows:
             r["info"] = json.loads(r.get("info") or "{}")
@@ -123,7 +128,7 @@ def ls_command(project: Project, long, show_all, summary, failures, as_json, **f
         return
     now = time.time()
     header = LONG_HEADER if long else HEADER
-    print_table(header, [_cells(r, now, long) for r in rows], shrink=[10, 11, 0, 1, 3])
+    print_table(header, [_cells(r, now, long) for r in rows], shrink=[10, 11, 1, 3])
     counts = Counter(r["status"] for r in rows)
     click.echo(f"{len(rows)} job(s): {_counts_line(counts)}")
     click.echo(_freshness(rows, now))
@@ -142,7 +147,7 @@ def _big(db_path) -> bool:
 
 
 def _print_summary(project: Project, selection: Selection) -> None:
-    """Counts by status and by name, computed by sqlite (fast on any number of jobs)."""
+    """Counts by status and by name, from sqlite's indexes (fast on any number of jobs)."""
     import sqlite3
 
     conn = sqlite3.connect(f"file:{project.db_path}?mode=ro", uri=True, timeout=30.0)
@@ -152,31 +157,30 @@ def _print_summary(project: Project, selection: Selection) -> None:
             params = sorted(selection.statuses)
             where = f"WHERE status IN ({','.join('?' * len(params))})"
         by_status = conn.execute(
-            f"SELECT status, COUNT(*), MAX(updated_at) FROM jobs {where} GROUP BY status", params
+            f"SELECT status, COUNT(*) FROM jobs {where} GROUP BY status", params
         ).fetchall()
         by_name = conn.execute(
-            f"SELECT name, status, COUNT(*) FROM jobs {where} GROUP BY name, status", params
+            f"SELECT name, COUNT(*) FROM jobs {where} GROUP BY name ORDER BY COUNT(*) DESC",
+            params,
         ).fetchall()
+        live = conn.execute(
+            "SELECT MIN(updated_at), MAX(updated_at), COUNT(*) FROM jobs"
+            " WHERE status IN ('submitted', 'started')"
+        ).fetchone()
     finally:
         conn.close()
     now = time.time()
-    total = sum(n for _, n, _ in by_status)
+    total = sum(n for _, n in by_status)
     click.echo(f"{total} jobs in {project.db_path}")
-    print_table(
-        ["STATUS", "JOBS", "LAST CHANGE"],
-        [[s, str(n), f"{duration(now - t)} ago" if t else "-"] for s, n, t in sorted(by_status)],
-        shrink=[],
-    )
-    names: dict[str, Counter] = {}
-    for name, status, n in by_name:
-        names.setdefault(name, Counter())[status] += n
-    top = sorted(names.items(), key=lambda kv: -sum(kv[1].values()))
-    shown = top[:20]
-    print_table(
-        ["NAME", "JOBS", "BY STATUS"],
-        [[name, str(sum(c.values())), _counts_line(c)] for name, c in shown],
-        shrink=[2, 0],
-    )
-    if len(top) > len(shown):
-        click.echo(f"... and {len(top) - len(shown)} more names")
+    print_table(["STATUS", "JOBS"], [[s, str(n)] for s, n in sorted(by_status)], shrink=[])
+    shown = by_name[:20]
+    print_table(["NAME", "JOBS"], [[name, str(n)] for name, n in shown], shrink=[0])
+    if len(by_name) > len(shown):
+        click.echo(f"... and {len(by_name) - len(shown)} more names")
+    oldest, newest, n_live = live
+    if n_live:
+        click.echo(
+            f"states as last recorded: {n_live} live job(s), recorded {duration(now - newest)} "
+            f"to {duration(now - oldest)} ago; a running driver or `xpr sync` asks the queues"
+        )
     click.echo("list rows with filters (e.g. `xpr ls -s failed`) or `xpr ls --all`")
