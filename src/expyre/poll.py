@@ -13,6 +13,7 @@ cancelled, out of memory, node failure).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -20,7 +21,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-from expyre import packing, stagedir
+from expyre import packing, runner, stagedir
 from expyre.errors import JobNotReady
 from expyre.func import ExPyRe
 from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition
@@ -136,7 +137,21 @@ def _read_outcome(job: ExPyRe) -> str | None:
     return "succeeded" if record.get("ok") else "failed"
 
 
+def _started_at(job: ExPyRe) -> float | None:
+    """When the job's runner started (unix s), from the marker it writes first; None if none."""
+    try:
+        return float(json.loads((job.stage_dir / runner.STARTED_FILE).read_text())["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _set(job: ExPyRe, status: str, **fields) -> None:
+    if not job.row.get("started_at"):
+        # a job that ran between two polls was never seen "started": its runner's own start
+        # marker still gives the time it started, for queue-wait and run-time figures
+        started = _started_at(job)
+        if started is not None:
+            fields.setdefault("started_at", started)
     try:
         job._row = job._db.transition(job.id, status, expect=LIVE_STATES, **fields)
     except IllegalTransition:

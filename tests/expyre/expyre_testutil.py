@@ -75,3 +75,14 @@ def run_counts(log_dir, values):
         path = Path(log_dir, f"{x}.runs")
         counts[x] = len(path.read_text().splitlines()) if path.exists() else 0
     return counts
+
+
+def chatty(n_lines, then_sleep=0.0, fail=False):
+    """Print ``n_lines`` numbered lines to stdout and one to stderr, sleep, maybe raise."""
+    for i in range(n_lines):
+        print(f"line {i}", flush=True)
+    print("a warning on stderr", file=sys.stderr, flush=True)
+    time.sleep(then_sleep)
+    if fail:
+        raise RuntimeError(f"chatty failed after {n_lines} lines")
+    return n_lines

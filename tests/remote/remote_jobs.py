@@ -24,3 +24,14 @@ def counted_square(x, log_dir, seconds=0.0):
         fh.write(f"{os.getpid()}\n")
     time.sleep(seconds)
     return x * x
+
+
+def chatty(n_lines, then_sleep=0.0):
+    """Print ``n_lines`` numbered lines (flushed) and one stderr line, then sleep."""
+    import sys
+
+    for i in range(n_lines):
+        print(f"line {i}", flush=True)
+    print("a warning on stderr", file=sys.stderr, flush=True)
+    time.sleep(then_sleep)
+    return n_lines

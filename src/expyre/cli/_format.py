@@ -8,6 +8,7 @@ import time
 
 __all__ = [
     "duration",
+    "echo_wrapped",
     "fit_widths",
     "plain_table",
     "print_table",
@@ -128,6 +129,15 @@ def rich_table(header: list[str], rows: list[list[str]], width: int, shrink: lis
     return table
 
 
+def echo_wrapped(text: str) -> None:
+    """Print a sentence wrapped to the terminal width (continuation lines indented)."""
+    import textwrap
+
+    import click
+
+    click.echo(textwrap.fill(text, width=terminal_width(), subsequent_indent="  "))
+
+
 def visible_columns(widths: list[int], width: int, sep: int) -> int:
     """How many leading columns fit in ``width`` characters (at least one)."""
     used = 0
@@ -161,4 +171,4 @@ def print_table(header: list[str], rows: list[list[str]], shrink: list[int]) -> 
         console = Console(width=width, highlight=False, soft_wrap=False)
         console.print(rich_table(header, rows, width, shrink))
     if dropped:
-        click.echo(f"(left out to fit {width} columns: {', '.join(dropped)}; widen the terminal)")
+        echo_wrapped(f"(left out to fit {width} columns: {', '.join(dropped)}; widen the terminal)")

@@ -155,23 +155,32 @@ def read_rows(
     # read-only: listing never creates, migrates or locks a database another process writes
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30.0)
     try:
-        where, params = "", []
-        if statuses is not None:
-            params = sorted(statuses)
-            where = f"WHERE status IN ({','.join('?' * len(params))})"
-        wanted = "*"
-        missing: list[str] = []
-        if columns is not None:
-            have = {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
-            missing = [c for c in columns if c not in have]
-            wanted = ", ".join(c for c in columns if c in have)
-        cur = conn.execute(f"SELECT {wanted} FROM jobs {where} ORDER BY created_at, id", params)
-        names = [d[0] for d in cur.description] + missing
-        pad = (None,) * len(missing)
-        rows = (dict(zip(names, values + pad, strict=True)) for values in cur)
-        return [r for r in rows if keep(r)] if keep else list(rows)
+        return _read(conn, statuses, keep, columns)
+    except sqlite3.DatabaseError as exc:
+        raise click.ClickException(
+            f"cannot read the jobs database {db_path} ({exc}); if it is corrupt, stop every "
+            f"driver and xpr of this project and run `python -m expyre.dbrepair {db_path}`"
+        ) from exc
     finally:
         conn.close()
+
+
+def _read(conn: sqlite3.Connection, statuses, keep, columns) -> list[dict]:
+    where, params = "", []
+    if statuses is not None:
+        params = sorted(statuses)
+        where = f"WHERE status IN ({','.join('?' * len(params))})"
+    wanted = "*"
+    missing: list[str] = []
+    if columns is not None:
+        have = {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
+        missing = [c for c in columns if c not in have]
+        wanted = ", ".join(c for c in columns if c in have)
+    cur = conn.execute(f"SELECT {wanted} FROM jobs {where} ORDER BY created_at, id", params)
+    names = [d[0] for d in cur.description] + missing
+    pad = (None,) * len(missing)
+    rows = (dict(zip(names, values + pad, strict=True)) for values in cur)
+    return [r for r in rows if keep(r)] if keep else list(rows)
 
 
 def filter_options(status_default: str | None = None, status_help: str | None = None):

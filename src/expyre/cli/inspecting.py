@@ -59,7 +59,12 @@ def history(db_path: Path, row: dict) -> list[tuple[float, str, str]]:
             (row["id"],),
         ).fetchall()
         if out:
-            return [tuple(r) for r in out]
+            steps = [tuple(r) for r in out]
+            if row.get("started_at") and not any(state == "started" for _, state, _ in steps):
+                # it ran between two polls: its start is known from the runner's own marker
+                steps.append((row["started_at"], "started", "runner start (between polls)"))
+                steps.sort(key=lambda step: step[0])
+            return steps
     except sqlite3.OperationalError:
         pass  # a database written before state history was kept
     finally:
@@ -118,6 +123,7 @@ def show_command(project: Project, job_id: str) -> None:
         echo(f"reason     {reason}")
     echo("\nstate history:")
     for at, state, why in history(project.db_path, row):
+        why = "" if why == state else why
         echo(f"  {when(at)}  {state:<10} {why}".rstrip())
     header = script_header(stage_dir)
     echo("\njob script header (resources):" if header else "\njob script: not written yet")

@@ -8,7 +8,7 @@ from collections import Counter
 
 import click
 
-from expyre.cli._format import duration, print_table, when
+from expyre.cli._format import duration, echo_wrapped, print_table, when
 from expyre.cli._project import Project
 from expyre.cli._select import Selection, filter_options, selection_from
 from expyre.jobsdb import LIVE_STATES
@@ -130,8 +130,8 @@ def ls_command(project: Project, long, show_all, summary, failures, as_json, **f
     header = LONG_HEADER if long else HEADER
     print_table(header, [_cells(r, now, long) for r in rows], shrink=[10, 11, 1, 3])
     counts = Counter(r["status"] for r in rows)
-    click.echo(f"{len(rows)} job(s): {_counts_line(counts)}")
-    click.echo(_freshness(rows, now))
+    echo_wrapped(f"{len(rows)} job(s): {_counts_line(counts)}")
+    echo_wrapped(_freshness(rows, now))
 
 
 def _big(db_path) -> bool:
@@ -179,8 +179,8 @@ def _print_summary(project: Project, selection: Selection) -> None:
         click.echo(f"... and {len(by_name) - len(shown)} more names")
     oldest, newest, n_live = live
     if n_live:
-        click.echo(
+        echo_wrapped(
             f"states as last recorded: {n_live} live job(s), recorded {duration(now - newest)} "
             f"to {duration(now - oldest)} ago; a running driver or `xpr sync` asks the queues"
         )
-    click.echo("list rows with filters (e.g. `xpr ls -s failed`) or `xpr ls --all`")
+    echo_wrapped("list rows with filters (e.g. `xpr ls -s failed`) or `xpr ls --all`")

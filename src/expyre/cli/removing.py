@@ -76,16 +76,28 @@ def _cancel_and_wait(row: dict, config) -> None:
     from expyre.system import get_system
 
     job = ExPyRe.from_jobsdb(row, config=config)
-    if row["status"] in LIVE_STATES:
-        job.cancel()  # records it as died ("cancelled") too
-        row = job.refresh().row
     system = get_system(row["system"], config)
-    remote_id = row["remote_id"]
+    deadline = time.monotonic() + CANCEL_WAIT_S
+    while True:
+        try:
+            if job.refresh().status in LIVE_STATES:
+                job.cancel()  # records it as died ("cancelled") too
+            elif job.remote_id:
+                system.cancel([job.remote_id])
+            break
+        except Exception:
+            # a scheduler may refuse to cancel a job that is just starting or ending (SGE
+            # says "does not exist" while still listing it): look again, retry a while
+            rid = job.remote_id
+            state = system.status([rid]).get(rid) if rid else None
+            if state is None or state.is_finished:
+                break
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)
+    remote_id = job.refresh().remote_id
     if not remote_id:
         return
-    if row["status"] in _MAYBE_QUEUED:
-        system.cancel([remote_id])
-    deadline = time.monotonic() + CANCEL_WAIT_S
     while True:
         state = system.status([remote_id]).get(remote_id)
         if state is None or state.is_finished:
