@@ -8,6 +8,7 @@
 #   Slurm (single node):  slurmctld slurmd slurm-client munge
 #   Grid Engine:          gridengine-master gridengine-exec gridengine-client
 #   ssh + staging:        openssh-server openssh-client rsync
+#   HTML report test:     chromium (headless: opens `xpr report` pages, checks the DOM)
 # NB: gridengine-client conflicts with slurm-wlm-torque (both ship qsub/qstat); never add the latter.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ PKGS=(
     slurmctld slurmd slurm-client munge
     gridengine-master gridengine-exec gridengine-client
     openssh-server openssh-client rsync
+    chromium
 )
 
 log() { echo "[install-system-packages $(date +%T)] $*" >&2; }

@@ -39,7 +39,8 @@ def test_ls_has_wait_and_run_columns_and_says_how_old(finished):
     header = out.splitlines()[0].split()
     assert header == ["ID", "NAME", "STATUS", "REMOTE_ID@SYS", "SINCE", "QUEUED", "RAN"]
     row = next(line for line in out.splitlines() if line.startswith(good.id)).split()
-    assert re.fullmatch(r"\d+s|\d+m\d\ds", row[5]) and re.fullmatch(r"\d+s|\d+m\d\ds", row[6])
+    duration = r"\d+\.\ds|\d+s|\d+m\d\ds"
+    assert re.fullmatch(duration, row[5]) and re.fullmatch(duration, row[6])
     assert jobs_db().get(good.id)["started_at"] is not None
     assert "no job shown is queued or running" in out
 

@@ -68,3 +68,10 @@ def test_logs_show_and_cancelling_rm_of_a_running_job(remote_project, sys_name):
         if remote_id:
             with contextlib.suppress(Exception):  # cleanup only: it may have finished
                 system.cancel([remote_id])
+
+
+def test_check_round_trip(remote_project, sys_name):
+    result = _xpr("check", sys_name)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("[ ok ]") == 6 and f"{sys_name}: ready for jobs" in result.output
+    assert jobs_db().select() == []

@@ -23,10 +23,12 @@ RICH_MAX_ROWS = 400
 
 
 def duration(seconds: float | None) -> str:
-    """``"-"``, ``"42s"``, ``"3m05s"``, ``"2h07m"``, ``"3d04h"`` (seconds in, text out)."""
+    """``"-"``, ``"0.8s"``, ``"42s"``, ``"3m05s"``, ``"2h07m"``, ``"3d04h"`` (seconds in)."""
     if seconds is None:
         return "-"
-    s = max(0, int(seconds))
+    if seconds < 10:  # short waits and runs matter when judging queue overhead
+        return f"{max(0.0, seconds):.1f}s"
+    s = int(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:
