@@ -412,9 +412,17 @@ class ExPyRe:
         self._row = self._db.transition(self.id, "processed", expect=FINAL_STATES)
 
     def cancel(self) -> None:
-        """Cancel the job in its queue (if live) and record it as died ("cancelled")."""
+        """Cancel the job in its queue (if live) and record it as died ("cancelled").
+
+        A stale or died job that its queue still lists as waiting or running is cancelled
+        there too; its recorded state stays.
+        """
         self.refresh()
         if self.status not in LIVE_STATES:
+            if self._queue_state_if_queued() is not None:
+                # stale or declared dead, yet its queue still runs it: nobody will ever use
+                # its result, and it holds cores (its state stays as recorded)
+                get_system(self.system_name, self._config).cancel([self.remote_id])
             return
         system = get_system(self.system_name, self._config)
         remote_id = self.remote_id or self._find_in_queue(system)
@@ -437,6 +445,19 @@ class ExPyRe:
         except IllegalTransition:
             self.refresh()  # it finished (or was handled by someone else) meanwhile
 
+    def _queue_state_if_queued(self):
+        """The queue's state of a stale or died job it still lists as waiting or running.
+
+        None when the job is in another state, was never queued, or its queue says it
+        ended. Jobs in these two states are out of every driver's view, so only the
+        queue can tell whether they still run (and would write into their directories).
+        """
+        if self.status not in ("stale", "died") or not (self.remote_id and self.system_name):
+            return None
+        system = get_system(self.system_name, self._config)
+        state = system.status([self.remote_id]).get(self.remote_id)
+        return state if state is not None and not state.is_finished else None
+
     def clean(self, wipe: bool = False) -> None:
         """Delete the job's files.
 
@@ -450,11 +471,18 @@ class ExPyRe:
         Raises
         ------
         RuntimeError
-            If the job is still queued or running (cancel it first).
+            If the job is still queued or running (cancel it first), including a stale or
+            died job that its queue still runs.
         """
         self.refresh()
         if self.status in LIVE_STATES:
             raise RuntimeError(f"job {self.id} is {self.status}; cancel() it before clean()")
+        state = self._queue_state_if_queued()
+        if state is not None:
+            raise RuntimeError(
+                f"job {self.id} is {self.status} but still {state.value} in the queue "
+                f"({self.remote_id}@{self.system_name}); cancel() it before clean()"
+            )
         remote_dir = self._row["remote_dir"]
         if remote_dir and remote_dir != str(self.stage_dir) and self.system_name:
             get_system(self.system_name, self._config).remove_dir(remote_dir)

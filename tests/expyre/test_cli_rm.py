@@ -126,3 +126,19 @@ def test_rm_needs_a_criterion(project):
     ExPyRe("sq", function=square, args=[3])
     result = _xpr("rm", "-y")
     assert result.exit_code == 2 and "at least one criterion" in result.output
+
+
+def test_api_clean_refuses_a_stale_job_still_in_queue_and_cancel_stops_it(stale_running):
+    """The same hole in the Python API: ExPyRe.clean() of a stale job that still runs."""
+    job = stale_running.refresh()
+    assert job.status == "stale" and _in_queue(job)
+    with pytest.raises(RuntimeError, match="still .* in the queue.*cancel"):
+        job.clean(wipe=True)
+    assert job.stage_dir.is_dir() and jobs_db().get(job.id)["status"] == "stale"
+    job.cancel()
+    deadline = time.monotonic() + 120
+    while _in_queue(job) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _in_queue(job)
+    job.clean(wipe=True)
+    assert not job.stage_dir.exists() and jobs_db().get(job.id)["status"] == "cleaned"
