@@ -28,6 +28,7 @@ __all__ = ["render_report", "report_command", "timeline_svg"]
 TIMELINE_MAX_JOBS = 200
 TABLE_MAX_ROWS = 5000
 LOG_TAIL_LINES = 15
+FAILURES_MAX = 500
 
 OUTCOME_COLOURS = {
     "succeeded": "#2e7d32",
@@ -175,15 +176,21 @@ def render_report(project: Project, rows: list[dict], now: float | None = None) 
     parts.append("</tbody></table>")
 
     failures = [r for r in rows if r["status"] in ("failed", "died")]
+    reasons = {r["id"]: failure_reason(r) for r in failures}  # each reads a result file
     parts.append(f'<h2>Failures ({len(failures)})</h2><div id="failures">')
     if not failures:
         parts.append('<p class="note">none</p>')
-    for r in failures:
+    if len(failures) > FAILURES_MAX:
+        parts.append(
+            f'<p class="note">the {FAILURES_MAX} most recent with their logs; every one has '
+            "its reason in the table below</p>"
+        )
+    for r in failures[-FAILURES_MAX:]:
         tail = log_tail(r, LOG_TAIL_LINES)
         parts.append(
             f'<div class="failure" data-job-id="{esc(r["id"])}"><b>{esc(r["id"])}</b> '
             f"({esc(r['name'])}, {esc(r['status'])}, {esc(r['system'] or '-')})<br>"
-            f'<span class="reason">{esc(failure_reason(r) or "no reason recorded")}</span>'
+            f'<span class="reason">{esc(reasons[r["id"]] or "no reason recorded")}</span>'
             + (f"<pre>{esc(tail)}</pre>" if tail else '<p class="note">no stderr</p>')
             + "</div>"
         )
@@ -221,7 +228,7 @@ def render_report(project: Project, rows: list[dict], now: float | None = None) 
             + _cell(when(r["created_at"]), r["created_at"])
             + _cell(duration(wait), -1 if wait is None else round(wait, 3))
             + _cell(duration(ran), -1 if ran is None else round(ran, 3))
-            + _cell(failure_reason(r) if r["status"] in ("failed", "died") else "")
+            + _cell(reasons.get(r["id"], ""))
             + "</tr>"
         )
     parts.append("</tbody></table>")
