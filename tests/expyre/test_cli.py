@@ -213,3 +213,22 @@ def test_console_script_lists_jobs(jobs):
         [str(xpr), "ls", "-s", "succeeded"], capture_output=True, text=True, check=True
     )
     assert all(job.id in out.stdout for job in jobs["done"])
+
+
+def test_the_first_xprs_documented_commands_run_unchanged(jobs):
+    """The forms users' notes hold, through the installed console script."""
+    xpr = str(Path(sys.executable).with_name("xpr"))
+
+    def run(*args):
+        return subprocess.run([xpr, *args], capture_output=True, text=True, timeout=600)
+
+    assert jobs["bad"].id in run("ls", "-s", "failed").stdout
+    assert "synced 1 live job(s)" in run("sync", "-s", "ongoing").stdout
+    for job in jobs["done"]:
+        jobs_db().transition(job.id, "processed")
+    removed = run("rm", "-y", "-c", "-s", "processed")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    for job in jobs["done"]:
+        assert jobs_db().get(job.id) is None and not job.stage_dir.exists()
+    assert "not locked" in run("db_unlock").stdout
+    assert jobs_db().get(jobs["running"].id) is not None  # never touched
