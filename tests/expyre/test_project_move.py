@@ -68,7 +68,8 @@ def _drive(proj, env):
 
 
 def _xpr(args, cwd, env):
-    return _run([sys.executable, "-m", "expyre.cli", *args], cwd, env)
+    # wide enough that `ls -l` shows whole directory paths (tables fit the terminal)
+    return _run([sys.executable, "-m", "expyre.cli", *args], cwd, {**env, "COLUMNS": "400"})
 
 
 def _stage_dirs(proj):
@@ -91,7 +92,7 @@ def test_commands_in_a_copy_never_touch_the_original(tmp_path):
     listing = _xpr(["ls", "-l"], copy, env).stdout
     assert str(copy / "_expyre" / "stage") in listing
     assert str(proj / "_expyre" / "stage") not in listing
-    removed = _xpr(["rm", "--status", "processed", "-y"], copy, env)
+    removed = _xpr(["rm", "--status", "processed", "--clean", "-y"], copy, env)
     assert "removed 3 job(s)" in removed.stdout
     assert _stage_dirs(copy) == []
     assert _stage_dirs(proj) == ids  # the original's job directories are untouched

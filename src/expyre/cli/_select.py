@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from expyre.dbpaths import PATH_COLUMNS, to_absolute
 from expyre.jobsdb import STATES
 
 __all__ = [
@@ -155,7 +156,7 @@ def read_rows(
     # read-only: listing never creates, migrates or locks a database another process writes
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30.0)
     try:
-        return _read(conn, statuses, keep, columns)
+        rows = _read(conn, statuses, keep, columns)
     except sqlite3.DatabaseError as exc:
         raise click.ClickException(
             f"cannot read the jobs database {db_path} ({exc}); if it is corrupt, stop every "
@@ -163,6 +164,13 @@ def read_rows(
         ) from exc
     finally:
         conn.close()
+    # paths inside the project are stored relative to its root, so that it can be moved
+    root = db_path.resolve().parent
+    for row in rows:
+        for column in PATH_COLUMNS:
+            if row.get(column):
+                row[column] = to_absolute(row[column], root)
+    return rows
 
 
 def _read(conn: sqlite3.Connection, statuses, keep, columns) -> list[dict]:

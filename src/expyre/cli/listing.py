@@ -11,6 +11,7 @@ import click
 from expyre.cli._format import duration, echo_wrapped, print_table, when
 from expyre.cli._project import Project
 from expyre.cli._select import Selection, filter_options, selection_from
+from expyre.dbpaths import PATH_INFO_KEYS, to_absolute
 from expyre.jobsdb import LIVE_STATES
 
 __all__ = ["ls_command", "queue_wait", "run_time"]
@@ -119,8 +120,12 @@ def ls_command(project: Project, long, show_all, summary, failures, as_json, **f
         return
     rows = selection.rows(db_path, None if as_json else _LONG_COLUMNS if long else _COLUMNS)
     if as_json:
+        root = db_path.resolve().parent
         for r in rows:
             r["info"] = json.loads(r.get("info") or "{}")
+            for key in PATH_INFO_KEYS:
+                if r["info"].get(key):
+                    r["info"][key] = to_absolute(r["info"][key], root)
         click.echo(json.dumps(rows, indent=1))
         return
     if not rows:
