@@ -54,6 +54,7 @@ th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " 
 .failure { border-left: 4px solid #c62828; padding: 4px 10px; margin: 10px 0; background: #fff8f8; }
 pre { background: #f6f6f6; padding: 6px; overflow-x: auto; font-size: 0.8em; }
 .note { color: #666; font-size: 0.85em; }
+td.reason { white-space: normal; min-width: 10em; }
 #timeline svg { max-width: 100%; height: auto; }
 """
 
@@ -145,8 +146,9 @@ def timeline_svg(rows: list[dict], now: float) -> str:
     return svg[svg.index("<svg") :]  # drop the XML prolog: the SVG is inlined into HTML
 
 
-def _cell(text: str, sort_key: float | str | None = None) -> str:
+def _cell(text: str, sort_key: float | str | None = None, css_class: str | None = None) -> str:
     attr = f' data-sort="{html.escape(str(sort_key))}"' if sort_key is not None else ""
+    attr += f' class="{css_class}"' if css_class else ""
     return f"<td{attr}>{html.escape(text)}</td>"
 
 
@@ -228,7 +230,7 @@ def render_report(project: Project, rows: list[dict], now: float | None = None) 
             + _cell(when(r["created_at"]), r["created_at"])
             + _cell(duration(wait), -1 if wait is None else round(wait, 3))
             + _cell(duration(ran), -1 if ran is None else round(ran, 3))
-            + _cell(reasons.get(r["id"], ""))
+            + _cell(reasons.get(r["id"], ""), css_class="reason")
             + "</tr>"
         )
     parts.append("</tbody></table>")
