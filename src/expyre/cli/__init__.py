@@ -33,19 +33,13 @@ class _LazyGroup(click.Group):
         "logs": ("expyre.cli.inspecting", "logs_command"),
         "report": ("expyre.cli.report", "report_command"),
         "check": ("expyre.cli.check", "check_command"),
-        "plan": ("expyre.cli.plan", "plan_command"),
     }
 
     def list_commands(self, ctx):
-        return sorted({*super().list_commands(ctx), *self._available()})
-
-    def _available(self):
-        import importlib.util
-
-        return [n for n, (mod, _) in self.lazy.items() if importlib.util.find_spec(mod)]
+        return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx, name):
-        if name in self.lazy and name in self._available():
+        if name in self.lazy:
             import importlib
 
             module, attr = self.lazy[name]
