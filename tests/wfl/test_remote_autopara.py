@@ -239,3 +239,91 @@ def test_progress_lines_when_asked(local_queue, monkeypatch, capsys):
     )
     err = capsys.readouterr().err
     assert "progress: 3/3 done, queued 0  running 0  failed 0" in err
+
+
+def _fail_while_marked(atoms, marker_dir):
+    """Fail for configs whose marker file exists (a transient failure the user then fixes)."""
+    from pathlib import Path
+
+    if (Path(marker_dir) / f"fail_{atoms.info['id']}").exists():
+        raise RuntimeError(f"transient failure of config {atoms.info['id']}")
+    atoms.info["mapped"] = True
+    return atoms
+
+
+def test_ignored_failures_leave_the_operation_incomplete_and_a_rerun_retries_only_them(
+    local_queue, tmp_path, capsys
+):
+    configs = perturbed_cu_cells(6)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    (markers / "fail_3").write_text("x")
+    info = remote_info(2, 0, job_name="retry", ignore_failed_jobs=True)
+
+    def run():
+        return wfl_map(
+            ConfigSet(configs),
+            OutputSpec("mapped.xyz"),
+            _fail_while_marked,
+            args=(str(markers),),
+            autopara_info={"remote_info": info},
+        )
+
+    first = list(run())
+    assert [bool(at.info.get(FAILED_JOB_TAG)) for at in first] == [0, 0, 1, 1, 0, 0]
+    err = capsys.readouterr().err
+    assert "2 of 6 items failed" in err and "rerun" in err
+    assert (
+        not (tmp_path / ".mapped.xyz.wfl-complete.json").exists()
+        or json.loads((tmp_path / ".mapped.xyz.wfl-complete.json").read_text()).get("complete")
+        is False
+    )
+
+    (markers / "fail_3").unlink()  # the user fixes the cause, then reruns the same script
+    second = list(run())
+    assert all(at.info.get("mapped") for at in second) and len(second) == 6
+    assert not any(at.info.get(FAILED_JOB_TAG) for at in second)
+    rows = {r["name"]: r for r in jobs_rows(local_queue)}
+    assert len(rows) == 3  # the same three jobs: nothing new, nothing twice
+    assert {n: r["n_submissions"] for n, r in rows.items()} == {
+        "retry_chunk_0": 1,
+        "retry_chunk_1": 2,  # only the failed job was submitted again
+        "retry_chunk_2": 1,
+    }
+    assert all(r["status"] == "processed" for r in rows.values())
+
+    capsys.readouterr()
+    third = list(run())  # now complete: skipped
+    assert "already complete" in capsys.readouterr().err
+    assert [at.info["id"] for at in third] == [0, 1, 2, 3, 4, 5]
+
+
+def _value_unless_marked(value, marker):
+    from pathlib import Path
+
+    if Path(marker).exists():
+        raise RuntimeError("transient failure")
+    return value
+
+
+def test_single_jobs_that_failed_under_ignore_failed_jobs_are_retried_on_rerun(
+    local_queue, tmp_path
+):
+    """Whole calls as jobs (fits) have the same rule: a rerun retries only the failed call."""
+    from wfl.autoparallelize.remoteinfo import RemoteInfo
+    from wfl.autoparallelize.single_job import run_as_single_jobs
+
+    marker = tmp_path / "marker"
+    marker.write_text("x")
+    info = RemoteInfo.from_value(remote_info(1, 0, job_name="whole", ignore_failed_jobs=True))
+    calls = [
+        (_value_unless_marked, ["a", str(tmp_path / "never")], {}),
+        (_value_unless_marked, ["b", str(marker)], {}),
+    ]
+    assert run_as_single_jobs(calls, info, ["whole_a", "whole_b"]) == ["a", None]
+    marker.unlink()
+    assert run_as_single_jobs(calls, info, ["whole_a", "whole_b"]) == ["a", "b"]
+    assert {r["name"]: r["n_submissions"] for r in jobs_rows(local_queue)} == {
+        "whole_a": 1,
+        "whole_b": 2,
+    }

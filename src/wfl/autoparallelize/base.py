@@ -8,7 +8,9 @@ The life of a call, in one direction:
 4. one child random generator per item, spawned from the caller's ``rng`` in input order,
 5. results = :func:`~wfl.autoparallelize.pool.run_items` (local pool) or ``run_queued``
    (queued jobs) -- decided by :func:`_choose_remote_info` alone,
-6. store each result at its own input's location, close the outputs with the record,
+6. store each result at its own input's location, close the outputs with the record
+   (marked incomplete when queued jobs failed under ``ignore_failed_jobs``, so a rerun
+   retries them),
 7. return the outputs as a ConfigSet.
 """
 
@@ -21,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wfl.autoparallelize.autoparainfo import AutoparaInfo
-from wfl.autoparallelize.completion import operation_key, outputs_done
+from wfl.autoparallelize.completion import incomplete_marker, operation_key, outputs_done
 from wfl.autoparallelize.pool import run_items
 from wfl.autoparallelize.store import store_results
 from wfl.configset import LOC_KEY, ConfigSet, OutputSpec
@@ -165,5 +167,30 @@ def _run(
         logger.warning(
             "%s: %d of %d items failed and were skipped", op.__qualname__, n_failed, len(items)
         )
-    outputs.close(completion_record=key)
+    n_job_failed = _count_failed_job_items(results)
+    if n_job_failed:
+        # a failed job is not an answer: the record says "incomplete", so the rerun redoes
+        # the operation, reusing every finished job and resubmitting only the failed ones
+        print(
+            f"wfl: {op.__qualname__}: {n_job_failed} of {len(items)} items failed (their queued "
+            "jobs failed; their inputs are in the outputs tagged "
+            f"{_failed_job_tag()}=True); the outputs are marked incomplete: rerun the script "
+            "to retry only those items (finished jobs are reused)",
+            file=sys.stderr,
+        )
+        outputs.close(completion_record={**key, **incomplete_marker(n_job_failed)})
+    else:
+        outputs.close(completion_record=key)
     return outputs.to_ConfigSet()
+
+
+def _failed_job_tag() -> str:
+    from wfl.autoparallelize.remote import FAILED_JOB_TAG
+
+    return FAILED_JOB_TAG
+
+
+def _count_failed_job_items(results: list) -> int:
+    """Items returned as their inputs tagged by a failed queued job (``ignore_failed_jobs``)."""
+    tag = _failed_job_tag()
+    return sum(1 for r in results if getattr(r, "info", {}).get(tag))

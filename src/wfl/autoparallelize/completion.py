@@ -5,11 +5,14 @@ holding the operation's key: which operation, a canonical digest of its argument
 of its input configs, and a fingerprint of its code (``expyre.keys``). A rerun whose key
 matches reuses the files; a rerun whose key differs is an error naming what changed, so stale
 results are never silently reused. Files with no record (made elsewhere) are reused with a
-one-line notice.
+one-line notice. A record marked incomplete (some queued jobs failed and their inputs were
+stored tagged instead of results) makes the rerun redo the operation: its finished jobs are
+found again and only the failed ones are resubmitted.
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -116,6 +119,24 @@ def operation_key(
     }
 
 
+def incomplete_marker(n_failed: int) -> dict[str, Any]:
+    """Fields added to a completion record when ``n_failed`` items came from failed jobs."""
+    return {"complete": False, "failed_items": int(n_failed)}
+
+
+def _incomplete(records: list[dict], where: str) -> bool:
+    failed = [r for r in records if r.get("complete") is False]
+    if not failed:
+        return False
+    n = max(int(r.get("failed_items", 0)) for r in failed)
+    print(
+        f"wfl: outputs {where} are incomplete ({n} items of an earlier run failed); "
+        "running the operation again: finished jobs are reused, failed ones resubmitted",
+        file=sys.stderr,
+    )
+    return True
+
+
 def _difference(record: dict, key: dict) -> str | None:
     for name, meaning in _COMPONENTS.items():
         if record.get(name) != key[name]:
@@ -158,7 +179,7 @@ def outputs_done(outputs: Any, key: dict[str, str]) -> bool:
                 f"in-memory outputs {outputs!r} already hold results made by {what}; "
                 "use a new OutputSpec or pass overwrite=True"
             )
-        return True
+        return not _incomplete([record], "in memory")
 
     records = outputs.read_records()
     if not records:
@@ -181,6 +202,9 @@ def outputs_done(outputs: Any, key: dict[str, str]) -> bool:
                 "pass overwrite=True or delete them"
             )
         # this very operation was interrupted while renaming its files: redo it
+        return False
+    recorded = [rec for rec in records.values() if rec is not None]
+    if _incomplete(recorded, ", ".join(str(p) for p in records)):
         return False
     if unrecorded:
         warnings.warn(

@@ -10,6 +10,7 @@ job keys and finds the jobs already submitted or finished.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -171,6 +172,27 @@ def start_job(job: Any, remote_info: RemoteInfo, force_rerun: bool = False) -> N
         partial_node=remote_info.partial_node,
         force_rerun=force_rerun,
     )
+
+
+def start_jobs(jobs: Sequence[Any], remote_info: RemoteInfo) -> None:
+    """Submit every job that is not submitted yet, and retry those that failed earlier.
+
+    With ``ignore_failed_jobs`` a failed job is left unprocessed, so a rerun finds it
+    ``failed``/``died`` here: its items are the ones the operation still lacks, so it runs
+    again (once per rerun), while finished jobs are reused. Without ``ignore_failed_jobs``
+    a rerun reports the same failure again.
+    """
+    retried = 0
+    for job in jobs:
+        retry = remote_info.ignore_failed_jobs and job.status in ("failed", "died")
+        retried += retry
+        start_job(job, remote_info, force_rerun=retry)
+    if retried:
+        print(
+            f"wfl: {remote_info.job_name}: resubmitting {retried} of {len(jobs)} job(s) that "
+            "failed in an earlier run; reusing the others",
+            file=sys.stderr,
+        )
 
 
 def gather(jobs: list[Any], remote_info: RemoteInfo, description: str) -> list[Any]:

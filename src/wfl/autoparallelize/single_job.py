@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from wfl.autoparallelize.remote import FAILED, gather, make_job, start_job
+from wfl.autoparallelize.remote import FAILED, gather, make_job, start_jobs
 from wfl.autoparallelize.remoteinfo import RemoteInfo
 from wfl.autoparallelize.select import (
     _with_pytest_extras,
@@ -103,7 +103,6 @@ def run_as_single_jobs(
         make_job(info, name, function, args, kwargs)
         for (function, args, kwargs), name in zip(calls, job_names, strict=True)
     ]
-    for job in jobs:
-        start_job(job, info)
+    start_jobs(jobs, info)
     values = gather(jobs, info, info.job_name)
     return [None if v is FAILED else v for v in values]

@@ -219,13 +219,19 @@ def run_fit_tasks(tasks: Sequence[FitTask], info=None, overwrite: bool = False) 
         calls = [(tasks[i].function, tasks[i].args, tasks[i].kwargs) for i in todo]
         results = run_as_single_jobs(calls, info, [tasks[i].name for i in todo])
 
+    failed = []
     for i, result in zip(todo, results, strict=True):
         if result is None:
-            raise RuntimeError(
-                f"fit {tasks[i].name} failed in its queued job (ignore_failed_jobs hid the error); "
-                "see the job's stderr with 'xpr ls' or rerun with ignore_failed_jobs=False."
-            )
+            failed.append(tasks[i].name)
+            continue
+        # the fits that did finish are written first, so a rerun redoes only the failed ones
         paths[i] = write_outputs(tasks[i], result, result.get("stdout"))
+    if failed:
+        raise RuntimeError(
+            f"fit(s) {', '.join(failed)} failed in their queued jobs (ignore_failed_jobs hid the "
+            "error); the other fits are saved. See the job's stderr with 'xpr ls --status "
+            "failed,died -l', then rerun: only the failed fits are submitted again."
+        )
     return paths  # type: ignore[return-value]
 
 
