@@ -79,12 +79,52 @@ def test_value_may_be_a_file_path_or_yaml(tmp_path):
     assert ExpyreInfoSelection(yaml_text).select(None, STACK).job_name == "y"
 
 
-@pytest.mark.parametrize("bad", ["{not json", "/no/such/file.json", "just words"])
+@pytest.mark.parametrize("bad", ["/no/such/file.json", "just words"])
 def test_unreadable_value_is_one_clear_error(bad):
     with pytest.raises(
         ValueError, match="neither valid JSON/YAML .* nor the path of an existing file"
     ):
         ExpyreInfoSelection(bad)
+
+
+def test_json_syntax_error_is_reported_with_line_and_column_not_reread_as_yaml(tmp_path):
+    # a trailing comma: YAML would read this text as a dict and hide the mistake
+    text = '{"minim.py::run": {"sys_name": "local", "job_name": "j",\n  "resources": {},}}'
+    with pytest.raises(ValueError, match=r"not valid JSON: .* at line 2, column 19") as caught:
+        ExpyreInfoSelection(text)
+    assert '"resources": {},}}' in str(caught.value)
+    f = tmp_path / "remoteinfo.json"
+    f.write_text("{\n\n  'minim.py::run': {}\n}\n")
+    with pytest.raises(ValueError, match=r"remoteinfo.json.*not valid JSON: .* line 3, column 3"):
+        ExpyreInfoSelection(str(f))
+
+
+def _relax_step(autopara_info):
+    return select_remote_info(autopara_info)
+
+
+def test_unmatched_call_says_so_at_once_naming_its_keys_and_the_nearest_key(monkeypatch, capsys):
+    typo = "wfl/test_remote_select.py::_relax_stpe"
+    other = "calculators/generic.py::calculate"
+    monkeypatch.setenv("WFL_EXPYRE_INFO", json.dumps({other: RI, typo: RI}))
+    monkeypatch.delenv("WFL_EXPYRE_INFO_STRICT", raising=False)
+    info = _Info()
+    info.remote_label = "relax_bulk"
+    assert _relax_step(info) is None  # runs locally ...
+    err = capsys.readouterr().err  # ... and says so now, not at process exit
+    assert "no key matches this call, so it runs HERE" in err
+    assert "'wfl/test_remote_select.py::_relax_step'" in err  # the call's own keys
+    assert "'relax_bulk'" in err
+    assert f"nearest key in WFL_EXPYRE_INFO: {typo!r}" in err
+    assert "WFL_EXPYRE_INFO_STRICT=1" in err
+
+    monkeypatch.setenv("WFL_EXPYRE_INFO_STRICT", "1")
+    with pytest.raises(ValueError, match="runs HERE.*WFL_EXPYRE_INFO_STRICT is set, so this is"):
+        _relax_step(info)
+    monkeypatch.setenv(
+        "WFL_EXPYRE_INFO", json.dumps({"wfl/test_remote_select.py::_relax_step": RI})
+    )
+    assert _relax_step(info) is not None  # a matching call is fine in strict mode
 
 
 def test_bad_remote_info_in_a_key_names_the_key():

@@ -4,7 +4,11 @@ The variable holds JSON (or YAML) text, or the path of a file holding it: a dict
 select calls and whose values are RemoteInfo keyword arguments. A key is a comma-separated
 list of items, each a ``remote_label`` or ``"end/of/path/file.py::function"``; the path items
 match the innermost frames of the call stack (wfl's own plumbing excluded), the last item
-being the function that called ``autoparallelize``.
+being the function that called ``autoparallelize``. A call that no key matches runs locally
+and says so on stderr at once, naming its own keys and the nearest key of the variable;
+with ``WFL_EXPYRE_INFO_STRICT=1`` it is an error instead. Text that starts with ``{`` or
+``[`` is JSON: a syntax error in it is reported with its line and column, never reread as
+YAML.
 """
 
 from __future__ import annotations
@@ -135,13 +139,23 @@ def parse_info_text(value: str, source: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as json_error:
+        where = f"file {value!r}" if from_file else f"value {value[:200]!r}"
+        if text.lstrip().startswith(("{", "[")):
+            # meant as JSON: reading it as YAML instead would hide the typo or, worse, accept
+            # a different dict than the one written
+            line = text.splitlines()[json_error.lineno - 1] if text.strip() else ""
+            raise ValueError(
+                f"{source}: {where} is not valid JSON: {json_error.msg} at line "
+                f"{json_error.lineno}, column {json_error.colno}:\n    {line}\n    "
+                f"{' ' * (json_error.colno - 1)}^\nfix the JSON there (YAML is accepted only "
+                "for text that does not start with '{' or '[')"
+            ) from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError:
             data = None
         if isinstance(data, dict):
             return data
-        where = f"file {value!r}" if from_file else f"value {value[:200]!r}"
         raise ValueError(
             f"{source}: {where} is neither valid JSON/YAML text ({json_error}) "
             "nor the path of an existing file; give a JSON dict such as "
@@ -219,8 +233,72 @@ def select_remote_info(autopara_info: Any) -> RemoteInfo | None:
     selection = selection_from_env()
     if selection is None:
         return None
-    chosen = selection.select(getattr(autopara_info, "remote_label", None), user_frames())
-    return None if chosen is None else _with_pytest_extras(chosen)
+    label = getattr(autopara_info, "remote_label", None)
+    frames = user_frames()
+    chosen = selection.select(label, frames)
+    if chosen is None:
+        _report_unmatched(selection, frames, label)
+        return None
+    return _with_pytest_extras(chosen)
+
+
+STRICT_ENV_VAR = "WFL_EXPYRE_INFO_STRICT"
+_reported: set[str] = set()
+
+
+def call_keys(frames: list[tuple[str, str, str]], remote_label: str | None) -> list[str]:
+    """Keys that would select this call: innermost frame, caller + innermost, the label."""
+    keys = []
+    if frames:
+        inner = _frame_key(frames[-1])
+        keys.append(inner)
+        if len(frames) >= 2:
+            keys.append(f"{_frame_key(frames[-2])},{inner}")
+    if remote_label:
+        keys.append(remote_label)
+    return keys
+
+
+def _frame_key(frame: tuple[str, str, str]) -> str:
+    filename, function, _ = frame
+    parts = filename.replace(os.sep, "/").split("/")
+    return f"{'/'.join(parts[-2:])}::{function}"
+
+
+def _report_unmatched(
+    selection: ExpyreInfoSelection, frames: list[tuple[str, str, str]], label: str | None
+) -> None:
+    """Say at once that a call runs here although WFL_EXPYRE_INFO is set (strict: refuse).
+
+    A mistyped key would otherwise run a day-long step on the login node, with only a
+    warning at process exit to show for it.
+    """
+    import difflib
+
+    keys = call_keys(frames, label)
+    unused = selection.unused_keys() or [s.key for s in selection.selectors]
+    nearest = None
+    best = 0.0
+    for key in unused:
+        for own in keys:
+            ratio = difflib.SequenceMatcher(None, key, own).ratio()
+            if ratio > best:
+                nearest, best = key, ratio
+    hint = f"; nearest key in {selection.source}: {nearest!r}" if nearest else ""
+    own = ", ".join(repr(k) for k in keys) or "(no frames)"
+    message = (
+        f"{selection.source} is set but no key matches this call, so it runs HERE, not in a "
+        f"queue: the call's keys are {own}{hint}"
+    )
+    if os.environ.get(STRICT_ENV_VAR, "").strip().lower() in ("1", "true", "yes"):
+        raise ValueError(
+            f"{message}. {STRICT_ENV_VAR} is set, so this is an error: fix the key (or add "
+            f"one of the call's keys to {selection.source}), or unset {STRICT_ENV_VAR} to let "
+            "unmatched calls run locally"
+        )
+    if message not in _reported:  # once per call site and process, not once per item
+        _reported.add(message)
+        print(f"wfl: {message} (set {STRICT_ENV_VAR}=1 to make this an error)", file=sys.stderr)
 
 
 def _with_pytest_extras(remote_info: RemoteInfo) -> RemoteInfo:
