@@ -4,7 +4,10 @@ The life of a call, in one direction:
 
 1. merge ``autopara_info`` over the operation's defaults (never touching the caller's),
 2. collect the inputs (copies) with their locations, and the operation's key,
-3. skip-if-done: matching completion record -> return the stored outputs,
+3. preflight (:mod:`~wfl.autoparallelize.preflight`): what would fail after the queue wait
+   (an unknown system, resources no partition fits, missing input files, unpicklable
+   arguments) fails now; skip-if-done: matching completion record -> return the stored
+   outputs; then outputs that cannot be written fail before any work,
 4. one child random generator per item, spawned from the caller's ``rng`` in input order,
 5. results = :func:`~wfl.autoparallelize.pool.run_items` (local pool) or ``run_queued``
    (queued jobs) -- decided by :func:`_choose_remote_info` alone,
@@ -25,6 +28,13 @@ from typing import TYPE_CHECKING, Any
 from wfl.autoparallelize.autoparainfo import AutoparaInfo
 from wfl.autoparallelize.completion import incomplete_marker, operation_key, outputs_done
 from wfl.autoparallelize.pool import run_items
+from wfl.autoparallelize.preflight import (
+    PreflightError,
+    check_outputs,
+    check_queued_call,
+    named_arguments,
+    pickling_problems,
+)
 from wfl.autoparallelize.store import store_results
 from wfl.configset import LOC_KEY, ConfigSet, OutputSpec
 
@@ -130,10 +140,20 @@ def _run(
 
     # chosen before the skip check, so a WFL_EXPYRE_INFO key of a finished step counts as used
     remote_info = _choose_remote_info(info)
+    if remote_info is not None:
+        check_queued_call(op, args, kwargs, remote_info, info.iterable_arg, info.initializer)
     key_kwargs = dict(kwargs) if rng is None else {**kwargs, "rng": rng}
-    key = operation_key(
-        op, args, key_kwargs, items, info.initializer, info.hash_ignore, info.iterable_arg
-    )
+    try:
+        key = operation_key(
+            op, args, key_kwargs, items, info.initializer, info.hash_ignore, info.iterable_arg
+        )
+    except Exception:
+        # arguments that cannot be digested for the completion record: name them
+        named = named_arguments(op, args, kwargs, info.iterable_arg)
+        problems = pickling_problems(named, op.__qualname__, "digested for skip-if-done")
+        if problems:
+            raise PreflightError(op.__qualname__, problems) from None
+        raise
     if outputs_done(outputs, key):
         # a user rerunning a script should see why a step took no time (stderr, one line)
         print(
@@ -143,6 +163,9 @@ def _run(
             file=sys.stderr,
         )
         return outputs.to_ConfigSet()
+
+    # everything that would fail after the work (or the queue wait) fails before it
+    check_outputs(op, outputs)
 
     # spawning after the key: the key must describe the generator as the caller gave it
     item_rngs = list(rng.spawn(len(items))) if rng is not None else None

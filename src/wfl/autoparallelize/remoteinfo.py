@@ -227,7 +227,8 @@ def _check_resources(value: Any) -> Any:
             f"RemoteInfo resources must be a dict such as "
             f'{{"num_nodes": 1, "max_time": "1h"}}, got {value!r}'
         )
-    Resources(**value)  # raises a clear error for bad times, memory or node/core counts
+    # a clear error for unknown keys (e.g. "ncores"), bad times, memory or node/core counts
+    Resources.coerce(dict(value))
     return copy.deepcopy(dict(value))
 
 

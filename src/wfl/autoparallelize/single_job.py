@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from wfl.autoparallelize.preflight import check_single_jobs
 from wfl.autoparallelize.remote import FAILED, gather, make_job, start_jobs
 from wfl.autoparallelize.remoteinfo import RemoteInfo
 from wfl.autoparallelize.select import (
@@ -93,6 +94,7 @@ def run_as_single_jobs(
         raise ValueError(
             f"got {len(calls)} calls but {len(job_names)} job_names; give one name per call"
         )
+    check_single_jobs(calls, remote_info, job_names)
     info = remote_info.updated(
         {
             "input_files": list(remote_info.input_files) + list(input_files),
