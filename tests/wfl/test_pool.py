@@ -75,12 +75,15 @@ def test_initializer_runs_serially_and_in_every_worker():
 
 
 def test_item_rngs_follow_their_items_for_any_split():
-    draws = set()
-    for n, chunk in [(0, 1), (2, 3), (0, 7)]:
+    # each item must draw from its own child generator: compared with the draws of those very
+    # children, so a run that dropped the generators (all None) or handed a chunk the wrong
+    # children fails, not only a run whose draws differ between splits
+    expected = [float(g.random()) for g in np.random.default_rng(3).spawn(7)]
+    assert len(set(expected)) == 7
+    for n, chunk in [(0, 1), (2, 3), (0, 7), (2, 2)]:
         rngs = np.random.default_rng(3).spawn(7)
         results = _run(list(range(7)), n, chunk, item_rngs=rngs)
-        draws.add(tuple(r["draw"] for r in results))
-    assert len(draws) == 1
+        assert [r["draw"] for r in results] == expected, (n, chunk)
 
 
 def test_env_var_sets_pool_size(monkeypatch):
