@@ -122,6 +122,12 @@ def failure_error(
 ) -> RemoteJobError:
     """The RemoteJobError describing a failed record, or a job that died without one."""
     stderr = read_text(stage_dir, runner.STDERR_FILE)
+    traceback_text = (record or {}).get("traceback") or ""
+    if traceback_text.strip() and traceback_text.rstrip() in stderr:
+        # the runner printed the traceback last; the report shows it on its own, so the tail
+        # is the job's output before it (a long traceback would otherwise push it all out)
+        head, _, after = stderr.rpartition(traceback_text.rstrip())
+        stderr = head + after
     common = {
         "job_id": job_id,
         "job_name": job_name,

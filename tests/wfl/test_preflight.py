@@ -141,3 +141,54 @@ def test_unwritable_output_fails_before_a_local_run(tmp_path, monkeypatch):
             autopara_info={"num_python_subprocesses": 0},
         )
     assert list(markers.iterdir()) == []
+
+
+def test_system_whose_python_cannot_import_the_package_gets_no_job(make_local_project, tmp_path):
+    """The real preflight: the system's python runs (here: this python, isolated from the
+    venv's packages), cannot import expyre, and nothing is staged or submitted."""
+    import json
+
+    root = make_local_project(cores=2)
+    config = json.loads((root / "config.json").read_text())
+    config["systems"]["local"]["python_cmd"] = f"{sys.executable} -I -S"
+    (root / "config.json").write_text(json.dumps(config))
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with pytest.raises(PreflightError) as caught:
+        wfl_map(
+            ConfigSet(perturbed_cu_cells(2)),
+            OutputSpec(),
+            _touch_and_return,
+            args=(str(markers),),
+            autopara_info={"remote_info": _info()},
+        )
+    message = str(caught.value)
+    assert "cannot import expyre" in message and "-I -S" in message
+    assert '"commands"' in message  # the fix: what to put in config.json
+    assert _n_jobs(root) == 0 and not (root / "stage").exists()
+    assert list(markers.iterdir()) == []
+
+
+def _complain_and_fail(atoms):
+    import sys
+
+    for i in range(40):
+        print(f"diagnostic line {i} from the job", file=sys.stderr)
+    raise RuntimeError("the calculation blew up")
+
+
+def test_failure_report_shows_the_jobs_stderr_tail(make_local_project):
+    from wfl.autoparallelize.remote import QueuedJobsFailed
+
+    make_local_project(cores=2)
+    with pytest.raises(QueuedJobsFailed) as caught:
+        wfl_map(
+            ConfigSet(perturbed_cu_cells(1)),
+            OutputSpec(),
+            _complain_and_fail,
+            autopara_info={"remote_info": _info(job_name="noisy")},
+        )
+    report = str(caught.value)
+    assert "the calculation blew up" in report
+    assert "diagnostic line 39 from the job" in report  # the last lines are in the report
+    assert "diagnostic line 0 from the job" not in report  # a tail, not the whole log

@@ -74,6 +74,7 @@ def remote_problems(remote_info: RemoteInfo) -> list[str]:
     except ConfigError as exc:
         problems.append(f"RemoteInfo sys_name={remote_info.sys_name!r}: {exc}")
         return problems
+    problems += _system_python_problems(remote_info.sys_name)
     if resources is not None:
         max_nodes = 1 if system.scheduler == "local" else None
         try:
@@ -99,6 +100,22 @@ def remote_problems(remote_info: RemoteInfo) -> list[str]:
                 f"{exc}{hint}"
             )
     return problems
+
+
+def _system_python_problems(sys_name: str | None) -> list[str]:
+    """The system's python (after its ``commands``) must import expyre and wfl, as here.
+
+    Checked once per system and process (expyre caches it), before any job is even staged.
+    """
+    from expyre.preflight import PreflightError as SystemPreflightError
+    from expyre.preflight import check_system
+    from expyre.system import get_system
+
+    try:
+        check_system(get_system(sys_name))
+    except SystemPreflightError as exc:
+        return [str(exc)]
+    return []
 
 
 def pickling_problems(
