@@ -174,7 +174,7 @@ def start_job(job: Any, remote_info: RemoteInfo, force_rerun: bool = False) -> N
     )
 
 
-def start_jobs(jobs: Sequence[Any], remote_info: RemoteInfo) -> None:
+def start_new_and_failed_jobs(jobs: Sequence[Any], remote_info: RemoteInfo) -> None:
     """Submit every job that is not submitted yet, and retry those that failed earlier.
 
     With ``ignore_failed_jobs`` a failed job is left unprocessed, so a rerun finds it
@@ -182,17 +182,18 @@ def start_jobs(jobs: Sequence[Any], remote_info: RemoteInfo) -> None:
     again (once per rerun), while finished jobs are reused. Without ``ignore_failed_jobs``
     a rerun reports the same failure again.
     """
-    retried = 0
-    for job in jobs:
-        retry = remote_info.ignore_failed_jobs and job.status in ("failed", "died")
-        retried += retry
-        start_job(job, remote_info, force_rerun=retry)
-    if retried:
+    failed = [
+        job for job in jobs if remote_info.ignore_failed_jobs and job.status in ("failed", "died")
+    ]
+    failed_ids = {id(job) for job in failed}
+    if failed:
         print(
-            f"wfl: {remote_info.job_name}: resubmitting {retried} of {len(jobs)} job(s) that "
-            "failed in an earlier run; reusing the others",
+            f"wfl: {remote_info.job_name}: resubmitting {len(failed)} of {len(jobs)} job(s) "
+            "that failed in an earlier run; reusing the others",
             file=sys.stderr,
         )
+        start_jobs(failed, remote_info, force_rerun=True)
+    start_jobs([job for job in jobs if id(job) not in failed_ids], remote_info)
 
 
 def gather(jobs: list[Any], remote_info: RemoteInfo, description: str) -> list[Any]:
@@ -312,7 +313,7 @@ def run_queued(
         )
         jobs.append(job)
         bounds.append((start, stop))
-    start_jobs(jobs, remote_info)
+    start_new_and_failed_jobs(jobs, remote_info)
 
     values = gather(jobs, remote_info, remote_info.job_name)
     results: list = []

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from wfl.autoparallelize.preflight import check_single_jobs
-from wfl.autoparallelize.remote import FAILED, gather, make_job, start_jobs
+from wfl.autoparallelize.remote import FAILED, gather, make_job, start_new_and_failed_jobs
 from wfl.autoparallelize.remoteinfo import RemoteInfo
 from wfl.autoparallelize.select import (
     _with_pytest_extras,
@@ -105,6 +105,6 @@ def run_as_single_jobs(
         make_job(info, name, function, args, kwargs)
         for (function, args, kwargs), name in zip(calls, job_names, strict=True)
     ]
-    start_jobs(jobs, info)
+    start_new_and_failed_jobs(jobs, info)
     values = gather(jobs, info, info.job_name)
     return [None if v is FAILED else v for v in values]
