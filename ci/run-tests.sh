@@ -15,6 +15,9 @@ bash ci/start-slurm.sh
 bash ci/start-sge.sh
 bash ci/start-sshd.sh
 export EXPYRE_PYTEST_CONFIG_DIR=${EXPYRE_PYTEST_CONFIG_DIR:-$PWD/.ci-expyre}
+# every system is configured here: a remote test that skips (instead of "not applicable:")
+# means a live test did not run, and fails the run (see tests/conftest.py)
+export EXPYRE_PYTEST_FAIL_ON_REMOTE_SKIPS=1
 bash ci/write-test-config.sh "$EXPYRE_PYTEST_CONFIG_DIR"
 echo "[run-tests] setup took $(( $(date +%s) - t0 )) s" >&2
 .venv/bin/ruff check .

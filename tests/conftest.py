@@ -3,9 +3,23 @@
 ``--runremote`` enables tests marked ``remote`` (real queues / ssh hosts), ``--runslow``
 enables tests marked ``slow``. ``--basetemp`` is pytest's own option and is honoured by
 using ``tmp_path`` everywhere (queues may need job dirs on a shared filesystem).
+
+With ``EXPYRE_PYTEST_FAIL_ON_REMOTE_SKIPS=1`` (set by ``ci/run-tests.sh``, i.e. ``make
+test``, which configures every system the remote tests use) a SKIPPED test marked ``remote``
+fails the run: there, a skip means a live test silently did not run (a daemon down, a tool
+missing, no systems selected). The one exception is a test that does not apply to a system
+by design; it must skip with a reason starting ``not applicable:`` (e.g.
+``pytest.skip("not applicable: system is not reached over ssh")``).
 """
 
+import os
+import sys
+
 import pytest
+
+FAIL_ON_REMOTE_SKIPS_ENV = "EXPYRE_PYTEST_FAIL_ON_REMOTE_SKIPS"
+NOT_APPLICABLE = "not applicable:"
+_remote_skips: list[tuple[str, str]] = []
 
 
 def pytest_addoption(parser):
@@ -35,3 +49,30 @@ def _private_local_queue_cores(tmp_path_factory, monkeypatch):
     earlier failed test left running. Tests of the sharing itself set the variable again.
     """
     monkeypatch.setenv("EXPYRE_LOCAL_CORES_DIR", str(tmp_path_factory.mktemp("cores")))
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and "remote" in report.keywords:
+        reason = _skip_reason(report)
+        if not reason.startswith(NOT_APPLICABLE):
+            _remote_skips.append((report.nodeid, reason))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get(FAIL_ON_REMOTE_SKIPS_ENV) != "1" or not _remote_skips:
+        return
+    lines = "\n".join(f"  {nodeid}: {reason}" for nodeid, reason in _remote_skips)
+    sys.stderr.write(
+        f"\n{len(_remote_skips)} test(s) marked remote were SKIPPED although "
+        f"{FAIL_ON_REMOTE_SKIPS_ENV}=1 (every system is configured here), so the run fails:\n"
+        f"{lines}\nstart the missing daemons/tools (ci/start-*.sh, ci/install-*.sh), or make "
+        f"a skip that is by design say '{NOT_APPLICABLE} ...'\n"
+    )
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -167,7 +167,7 @@ def test_time_limit_cancel_and_hold_are_detected(
 
 def test_partition_choice_is_honoured(remote_project, sys_name, sys_config):
     if sys_config["scheduler"] != "slurm" or "debug" not in sys_config["partitions"]:
-        pytest.skip("needs a Slurm system with a 'debug' partition")
+        pytest.skip("not applicable: needs a Slurm system with a 'debug' partition")
     system = get_system(sys_name)
     job = ExPyRe("in_debug", function=square, args=[3])
     job.start({"num_cores": 1, "max_time": "10m", "partitions": "debug"}, partial_node=True)
@@ -180,7 +180,7 @@ def test_partition_choice_is_honoured(remote_project, sys_name, sys_config):
 
 def test_remote_polls_share_one_ssh_connection(remote_project, sys_name, sys_config, monkeypatch):
     if not sys_config.get("host"):
-        pytest.skip("system is not reached over ssh")
+        pytest.skip("not applicable: system is not reached over ssh")
     system = get_system(sys_name)
     assert type(system.transport).__name__ == "SshTransport"
     job = ExPyRe("sleeper", function=sleep_for, args=[120]).start(ONE_CORE, partial_node=True)
@@ -204,7 +204,7 @@ def test_two_hundred_live_jobs_one_status_call_per_poll(
 ):
     scheduler = sys_config["scheduler"]
     if scheduler not in HOLD_LINE or sys_config.get("host"):
-        pytest.skip("needs a batch scheduler on this machine (held jobs)")
+        pytest.skip("not applicable: needs a batch scheduler on this machine (held jobs)")
     system = get_system(sys_name)
     jobs = [ExPyRe(f"many{i}", function=square, args=[i]) for i in range(200)]
     for job in jobs:  # held: 200 live jobs that do not swamp a 2-core machine
@@ -221,7 +221,7 @@ def test_two_hundred_live_jobs_one_status_call_per_poll(
 
 def test_rundir_with_spaces_and_semicolons_over_ssh(remote_project, sys_name, sys_config):
     if not sys_config.get("host"):
-        pytest.skip("system is not reached over ssh")
+        pytest.skip("not applicable: system is not reached over ssh")
     rundir = sys_config["rundir"] + "/run dir;touch PWNED"
     config = json.loads((remote_project / "config.json").read_text())
     config["systems"][sys_name]["rundir"] = rundir
