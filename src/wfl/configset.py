@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,29 +48,47 @@ def _loc_from_path(path: list[int]) -> str:
     return "".join(f"{_LOC_SEP}{i}" for i in path)
 
 
+class OutputSpecAsInputError(ValueError, RuntimeError):
+    """An OutputSpec was given where a ConfigSet's input belongs.
+
+    Both a ValueError (bad input) and a RuntimeError, the class wfl 0.3.5 raised for it,
+    so handlers written for either keep working.
+    """
+
+
 class ConfigSet:
     """Ordered, possibly nested, collection of input configurations.
 
     Parameters
     ----------
-    items : Atoms, list, str, Path, ConfigSet, or iterable of these
+    items : Atoms, list, str, Path, ConfigSet, or None
         - ``Atoms``, or a list of them: in-memory configs, locations ``" / i"``.
         - nested lists: locations ``" / i / j ..."``.
-        - a file name: all configs of that file, locations ``" / j"``.
-        - a glob (``"data/*.xyz"``) or a list of file names: one group per file, in sorted
-          (glob) or given (list) order, locations ``" / f / j"``.
-        - a ConfigSet, or a list of ConfigSets (one group each).
+        - a file name: all configs of that file, locations ``" / j"``, or the locations
+          stored in the file (``info["_ConfigSet_loc"]``, written by :class:`OutputSpec`),
+          so a file keeps the nesting of the results it holds.
+        - a glob (``"data/*.xyz"``) or a list of file names and globs: one group per file,
+          in sorted (glob) or given (list) order, locations ``" / f / j"``. A glob that
+          matches exactly the one file it names is that file alone.
+        - a ConfigSet (same configs and locations), or a list of ConfigSets: ConfigSets of
+          files are joined into one list of files, ConfigSets of in-memory configs become
+          one group each; empty ones are left out. The two kinds cannot be mixed.
+        - None or an empty list: no configs.
     file_root : str or Path, optional
         Directory that relative file names are taken relative to. Absolute file names are
         then an error (they would silently ignore ``file_root``).
     read_kwargs : dict, optional
-        Extra keyword arguments for ``ase.io.iread`` (default ``index=":"``).
+        Extra keyword arguments for ``ase.io.iread`` (default ``index=":"``,
+        ``parallel=False``).
 
     Raises
     ------
     ValueError
         For a file name or glob that matches nothing, an absolute path with ``file_root``,
-        an OutputSpec passed as input, or an item of an unsupported type.
+        a list mixing ConfigSets of files with other items, or an item of an unsupported type.
+    OutputSpecAsInputError
+        For an OutputSpec passed as input (use ``OutputSpec.to_ConfigSet()``); it is both
+        a ValueError and a RuntimeError.
     """
 
     def __init__(
@@ -78,12 +97,26 @@ class ConfigSet:
         file_root: str | os.PathLike | None = None,
         read_kwargs: dict | None = None,
     ) -> None:
-        self.file_root = Path(file_root) if file_root is not None else None
-        self.read_kwargs = dict(read_kwargs or {})
+        # file_root "" or "." means no root, so absolute names stay allowed
+        use_root = file_root is not None and Path(file_root) != Path("")
+        self.file_root = Path(file_root) if use_root else None
+        self.read_kwargs = {"index": ":", "parallel": False, **(read_kwargs or {})}
         # Flattened sources, in order: ("atoms", loc, Atoms) or
         # ("file", loc_prefix, (Path, read_kwargs)); inner ConfigSets keep their read_kwargs.
         self._sources: list[tuple[str, str, Any]] = []
-        self._add(items, "", top=True)
+        # True when built from one file name: the shape reported by str() and one_file()
+        self._single_file = False
+        self._cur_loc: str | None = None
+        if items is None:
+            return
+        if isinstance(items, str | os.PathLike):
+            self._single_file = self._add_top_path(str(items))
+        elif _is_list_of(items, ConfigSet):
+            self._add_configsets(list(items))
+        elif _is_list_of(items, str | os.PathLike):
+            self._add_file_list(list(items))
+        else:
+            self._add(items, "", top=True)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -98,7 +131,7 @@ class ConfigSet:
             # a lone Atoms is a one-element list, so it still gets a " / 0" location
             self._sources.append(("atoms", loc_join(prefix, 0) if top else prefix, items))
         elif isinstance(items, OutputSpec):
-            raise ValueError(
+            raise OutputSpecAsInputError(
                 "ConfigSet got an OutputSpec as input; pass outputs.to_ConfigSet() instead"
             )
         elif isinstance(items, ConfigSet):
@@ -111,6 +144,8 @@ class ConfigSet:
                 sub = loc_join(prefix, i)
                 if isinstance(item, Atoms):
                     self._sources.append(("atoms", sub, item))
+                elif item is None:  # a hole in a nested list (e.g. a failed result)
+                    continue
                 else:
                     self._add(item, sub)
         else:
@@ -129,28 +164,102 @@ class ConfigSet:
             )
         return str(self.file_root / name)
 
-    def _add_path(self, name: str, prefix: str) -> None:
+    def _expand(self, name: str) -> list[Path]:
+        """Files a name or glob stands for, sorted; an error naming it if there are none."""
         full = self._resolve(name)
         if _GLOB_CHARS & set(name):
-            matches = sorted(glob.glob(full))
+            matches = [Path(m) for m in sorted(glob.glob(full, recursive=True))]
             if not matches:
                 raise ValueError(f"ConfigSet glob {full!r} matches no file; check the pattern")
-            # a glob is a list of files: one group per matched file
-            for i, match in enumerate(matches):
-                self._sources.append(("file", loc_join(prefix, i), (Path(match), self.read_kwargs)))
+            return matches
+        if not os.path.isfile(full):
+            raise ValueError(f"ConfigSet input file {full!r} does not exist; check the name")
+        return [Path(full)]
+
+    def _add_top_path(self, name: str) -> bool:
+        """One top-level name or glob; True if it stands for exactly that one file."""
+        matches = self._expand(name)
+        if len(matches) == 1 and str(matches[0]) == self._resolve(name):
+            self._sources.append(("file", "", (matches[0], self.read_kwargs)))
+            return True
+        # a glob is a list of files: one group per matched file
+        self._add_files(matches)
+        return False
+
+    def _add_path(self, name: str, prefix: str) -> None:
+        matches = self._expand(name)
+        if len(matches) == 1 and not (_GLOB_CHARS & set(name)):
+            self._sources.append(("file", prefix, (matches[0], self.read_kwargs)))
         else:
-            if not os.path.isfile(full):
-                raise ValueError(f"ConfigSet input file {full!r} does not exist; check the name")
-            self._sources.append(("file", prefix, (Path(full), self.read_kwargs)))
+            for i, match in enumerate(matches):
+                self._sources.append(("file", loc_join(prefix, i), (match, self.read_kwargs)))
+
+    def _add_files(self, paths: list[Path], kwargs: list[dict] | None = None) -> None:
+        for i, path in enumerate(paths):
+            read_kwargs = kwargs[i] if kwargs is not None else self.read_kwargs
+            self._sources.append(("file", loc_join("", i), (path, read_kwargs)))
+
+    def _add_file_list(self, names: list) -> None:
+        """A list of file names and globs: each glob's files join the list in place."""
+        paths: list[Path] = []
+        for name in names:
+            if not isinstance(name, str | os.PathLike):
+                raise ValueError(
+                    f"ConfigSet got a list of file names with a {type(name).__name__} in it; "
+                    "give only file names/globs, or only Atoms and lists"
+                )
+            paths.extend(self._expand(str(name)))
+        self._add_files(paths)
+
+    def _add_configsets(self, sets: list) -> None:
+        """A list of ConfigSets: all of files (joined) or all in memory (one group each)."""
+        paths: list[Path] = []
+        kwargs: list[dict] = []
+        groups: list[ConfigSet] = []
+        for i, cs in enumerate(sets):
+            if not isinstance(cs, ConfigSet):
+                raise ValueError(
+                    f"ConfigSet got a list of ConfigSets whose item {i} is a "
+                    f"{type(cs).__name__}; wrap it in a ConfigSet, or put the Atoms first "
+                    "([atoms, configset] nests the ConfigSet as a group)"
+                )
+            if not cs._sources:
+                continue  # empty ConfigSets take no place
+            if all(kind == "file" for kind, _, _ in cs._sources):
+                if groups:
+                    raise ValueError(
+                        f"ConfigSet got a list of ConfigSets where item {i} holds files after "
+                        "ConfigSets of in-memory configs; build separate ConfigSets for them"
+                    )
+                paths.extend(payload[0] for _, _, payload in cs._sources)
+                kwargs.extend(payload[1] for _, _, payload in cs._sources)
+            else:
+                if paths:
+                    raise ValueError(
+                        f"ConfigSet got a list of ConfigSets where item {i} holds in-memory "
+                        "configs after ConfigSets of files; build separate ConfigSets for them"
+                    )
+                groups.append(cs)
+        if paths:
+            self._add_files(paths, kwargs)
+        for i, cs in enumerate(groups):
+            self._add(cs, loc_join("", i))
 
     # ------------------------------------------------------------------ iteration
     @staticmethod
-    def _read_file(source: tuple[Path, dict]) -> Iterator[Atoms]:
+    def _read_file(source: tuple[Path, dict]) -> Iterator[tuple[str, Atoms]]:
+        """(location within the file, Atoms) of every config of a file.
+
+        A location stored in the file (by OutputSpec) is used as it is, so a file of nested
+        results keeps its nesting; otherwise a config's location is its index.
+        """
         path, read_kwargs = source
-        yield from ase.io.iread(path, **{"index": ":", **read_kwargs})
+        for j, atoms in enumerate(ase.io.iread(path, **read_kwargs)):
+            loc = atoms.info.get(LOC_KEY)
+            yield (loc if isinstance(loc, str) and loc else loc_join("", j)), atoms
 
     def iter_located(self) -> Iterator[tuple[str, Atoms]]:
-        """Yield ``(location, atoms)`` pairs without touching ``atoms.info``.
+        """Yield ``(location, atoms)`` pairs without touching in-memory ``atoms.info``.
 
         In-memory configs are the caller's own objects: copy them before changing them.
         """
@@ -158,21 +267,53 @@ class ConfigSet:
             if kind == "atoms":
                 yield loc, payload
             else:
-                for j, atoms in enumerate(self._read_file(payload)):
-                    yield loc_join(loc, j), atoms
+                for sub, atoms in self._read_file(payload):
+                    yield loc + sub, atoms
 
     def __iter__(self) -> Iterator[Atoms]:
         for loc, atoms in self.iter_located():
             atoms.info[LOC_KEY] = loc
+            self._cur_loc = loc
             yield atoms
+        self._cur_loc = None
+
+    @property
+    def cur_loc(self) -> str | None:
+        """Location of the config most recently yielded by iteration (None when not iterating).
+
+        The same string is in that config's ``info["_ConfigSet_loc"]``; pass it to
+        :meth:`OutputSpec.store` to keep the input's structure in the output.
+        """
+        return self._cur_loc
 
     def __len__(self) -> int:
         return sum(1 for _ in self.iter_located())
 
+    def __add__(self, other: ConfigSet) -> ConfigSet:
+        """``a + b`` is ``ConfigSet([a, b])``."""
+        if not isinstance(other, ConfigSet):
+            raise TypeError(
+                f"unsupported operand type(s) for +: 'ConfigSet' and '{type(other).__name__}'"
+            )
+        return ConfigSet([self, other])
+
+    def one_file(self) -> Path | bool:
+        """The one file this ConfigSet reads, or False if it is not exactly one file.
+
+        Returns
+        -------
+        Path or False
+        """
+        if len(self._sources) == 1 and self._sources[0][0] == "file":
+            kind_ok = self._sources[0][1] in ("", loc_join("", 0))
+            return self._sources[0][2][0] if kind_ok else False
+        return False
+
     def groups(self) -> Iterator[Atoms | ConfigSet]:
         """Iterate over the top level: an Atoms for a top-level config, a ConfigSet per group.
 
-        The configs of a yielded ConfigSet have locations relative to that group.
+        The configs of a yielded ConfigSet have locations relative to that group. A
+        top-level Atoms is yielded without a location in its ``info``.
         """
         pending: list[tuple[str, str, Any]] = []
         pending_first: int | None = None
@@ -182,21 +323,22 @@ class ConfigSet:
             group._sources = list(pending)
             return group
 
-        for kind, loc, payload in self._sources:
+        def located_sources() -> Iterator[tuple[str, str, Any]]:
+            # a top-level file contributes its configs one by one (they may be nested)
+            for kind, loc, payload in self._sources:
+                if kind == "file" and not loc:
+                    for sub, atoms in self._read_file(payload):
+                        yield "atoms", sub, atoms
+                else:
+                    yield kind, loc, payload
+
+        for kind, loc, payload in located_sources():
             path = loc_split(loc)
-            if not path:  # a top-level file: its configs are the groups
-                if pending:
-                    yield flush()
-                    pending, pending_first = [], None
-                for j, atoms in enumerate(self._read_file(payload)):
-                    atoms.info[LOC_KEY] = loc_join("", j)
-                    yield atoms
-                continue
             if kind == "atoms" and len(path) == 1:
                 if pending:
                     yield flush()
                     pending, pending_first = [], None
-                payload.info[LOC_KEY] = loc
+                payload.info.pop(LOC_KEY, None)
                 yield payload
                 continue
             if pending and path[0] != pending_first:
@@ -207,10 +349,31 @@ class ConfigSet:
         if pending:
             yield flush()
 
+    def __str__(self) -> str:
+        if not self._sources:
+            return "ConfigSet with no content"
+        if self._single_file:
+            return f"ConfigSet with single file {self._sources[0][2][0]} "
+        if all(kind == "file" for kind, _, _ in self._sources):
+            return f"ConfigSet with {len(self._sources)} files"
+        tops = []
+        for _, loc, _ in self._sources:
+            first = loc_split(loc)[0]
+            if not tops or tops[-1] != first:
+                tops.append(first)
+        first_kind, first_loc, _ = self._sources[0]
+        what = "Atoms" if first_kind == "atoms" and len(loc_split(first_loc)) == 1 else "sub-lists"
+        return f"ConfigSet with {len(tops)} {what}"
+
     def __repr__(self) -> str:
         files = sorted({str(p[0]) for k, _, p in self._sources if k == "file"})
         n_mem = sum(1 for k, _, _ in self._sources if k == "atoms")
         return f"ConfigSet(files={files}, in_memory_configs={n_mem})"
+
+
+def _is_list_of(items: Any, kind: type | Any) -> bool:
+    """A list/tuple whose first item is of ``kind`` (the first item decides its meaning)."""
+    return isinstance(items, list | tuple) and len(items) > 0 and isinstance(items[0], kind)
 
 
 class OutputSpec:
@@ -225,9 +388,12 @@ class OutputSpec:
     file_root : str or Path, optional
         Directory that relative names are taken relative to.
     overwrite : bool, default False
-        False: if the files exist and were made by the same operation on the same inputs,
-        the operation is skipped; if made differently, that is an error. True: redo and
-        replace them.
+        False: storing into a file that already exists is a ``FileExistsError``; an
+        operation whose files exist and were made by the same operation on the same inputs
+        is skipped, and made differently is an error. True: redo and replace them.
+    flush : bool, default True
+        Accepted for scripts written for wfl 0.3.5. Files are always written under a
+        temporary name and renamed on :meth:`close`, so flushing changes nothing visible.
     write_kwargs : dict, optional
         Extra keyword arguments for ``ase.io.write`` (default ``format="extxyz"`` for
         ``.xyz``/``.extxyz`` names, otherwise guessed from the name).
@@ -240,19 +406,24 @@ class OutputSpec:
         files: str | os.PathLike | list | None = None,
         file_root: str | os.PathLike | None = None,
         overwrite: bool = False,
+        flush: bool = True,
         write_kwargs: dict | None = None,
         tags: dict | None = None,
     ) -> None:
         if isinstance(files, ConfigSet):
             raise ValueError("OutputSpec got a ConfigSet as files; give output file name(s)")
-        self.file_root = Path(file_root) if file_root is not None else None
+        use_root = file_root is not None and Path(file_root) != Path("")
+        self.file_root = Path(file_root) if use_root else None
         self.overwrite = bool(overwrite)
+        self.flush = bool(flush)
         self.write_kwargs = dict(write_kwargs or {})
         self.tags = dict(tags or {})
         if files is None:
             self.files: list[Path] | None = None
+            self.single_file = False
         else:
-            names = [files] if isinstance(files, str | os.PathLike) else list(files)
+            self.single_file = isinstance(files, str | os.PathLike)
+            names = [files] if self.single_file else list(files)
             if not names:
                 raise ValueError("OutputSpec got an empty list of files; give at least one")
             self.files = [self._resolve(str(n)) for n in names]
@@ -260,6 +431,9 @@ class OutputSpec:
         self._handles: dict[int, Any] = {}
         self._counts: dict[int, int] = {}
         self._closed = False
+        self._first_store = True
+        # stores without a location are numbered " / 0", " / 1", ...; None: locations given
+        self._next_auto: int | None = None
         self.completion_record: dict | None = None  # in-memory outputs keep theirs here
 
     def _resolve(self, name: str) -> Path:
@@ -290,6 +464,11 @@ class OutputSpec:
             return "extxyz"
         return ase.io.formats.filetype(str(path), read=False)
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called (until something is stored again)."""
+        return self._closed
+
     # ------------------------------------------------------------------ storing
     def _target(self, loc: str) -> tuple[int, str]:
         """(file index, location within that file) for a result stored at input ``loc``."""
@@ -304,26 +483,124 @@ class OutputSpec:
             )
         return path[0], _loc_from_path(path[1:])
 
-    def store(self, configs: Atoms | list | None, input_loc: str = "") -> None:
-        """Store one result (an Atoms, or a possibly nested list of them) at ``input_loc``.
+    def _check_existing(self) -> None:
+        """Refuse to replace existing files unless ``overwrite`` (checked on the first store).
+
+        Exception: when every existing file carries a completion record and some files of
+        this set are missing, they are the remains of an operation interrupted while
+        renaming its files, which the operation now redoes as a whole.
+        """
+        if self.overwrite or self.files is None:
+            return
+        existing = [p for p in self.files if p.exists()]
+        if not existing:
+            return
+        interrupted = len(existing) < len(self.files) and all(
+            self.record_path(p).exists() for p in existing
+        )
+        if not interrupted:
+            raise FileExistsError(
+                f"OutputSpec: output file(s) {', '.join(map(str, existing))} already exist; "
+                "pass overwrite=True to replace them, or delete them"
+            )
+
+    def _auto_loc(self, input_loc: str | None) -> str:
+        """The location to store at: the given one, or the next number if none is given.
+
+        Mixing the two would make locations ambiguous, so it is an error either way round.
+        """
+        if input_loc:
+            if self._next_auto is not None:
+                raise RuntimeError(
+                    "OutputSpec.store got an input_CS_loc after calls without one; give a "
+                    "location on every call (from the input's info['_ConfigSet_loc']) or on none"
+                )
+            return input_loc
+        if self._first_store:
+            self._next_auto = 0
+        elif self._next_auto is None:
+            raise RuntimeError(
+                "OutputSpec.store got no input_CS_loc after calls that gave one; give a "
+                "location on every call (from the input's info['_ConfigSet_loc']) or on none"
+            )
+        loc = loc_join("", self._next_auto)
+        self._next_auto += 1
+        return loc
+
+    def store(
+        self,
+        configs: Atoms | list | None,
+        input_CS_loc: str | None = "",  # noqa: N803 - keyword name of wfl 0.3.5
+        *,
+        input_loc: str | None = None,
+    ) -> None:
+        """Store one result (an Atoms, or a possibly nested list of them) at an input's location.
 
         Lists are stored under the location, e.g. a trajectory from input ``" / 3"`` as
-        ``" / 3 / 0"``, ``" / 3 / 1"``, .... ``None`` stores nothing.
+        ``" / 3 / 0"``, ``" / 3 / 1"``, .... ``None`` stores nothing. Locations are written
+        into the file (``info["_ConfigSet_loc"]``), without the leading file index when
+        there is one file per input file, so reading it back keeps the structure. The
+        caller's Atoms are not changed (a copy is stored).
+
+        Parameters
+        ----------
+        configs : Atoms, (nested) list of Atoms, or None
+            The result.
+        input_CS_loc : str, optional
+            Location of the input the result came from (``info["_ConfigSet_loc"]`` of the
+            iterated input, or :attr:`ConfigSet.cur_loc`). Needed when writing several
+            files. If no call gives one, results are numbered ``" / 0"``, ``" / 1"``, ....
+        input_loc : str, optional
+            Same as ``input_CS_loc``.
+
+        Raises
+        ------
+        FileExistsError
+            On the first store into files that already exist, unless ``overwrite=True``.
+        RuntimeError
+            When calls with and without a location are mixed.
+        ValueError
+            When several files are written and the location does not pick one, or after
+            :meth:`close` unless ``overwrite=True`` (which starts the output again).
         """
         if configs is None:
             return
+        loc = input_loc if input_loc is not None else input_CS_loc
+        if self._closed:
+            if not self.overwrite:
+                raise ValueError(
+                    f"{self!r}: store() after close(); use a new OutputSpec, or "
+                    "overwrite=True to start this output again"
+                )
+            self._reopen()
+        if self._first_store:
+            self._check_existing()
+        if self.files is not None and len(self.files) > 1 and not loc:
+            raise ValueError(
+                f"OutputSpec with several files {[str(p) for p in self.files]} needs the "
+                "input's location in store(configs, input_CS_loc) to pick the file"
+            )
+        loc = self._auto_loc(loc)
+        self._first_store = False
+        self._store_at(configs, loc)
+
+    def _store_at(self, configs: Atoms | list, loc: str) -> None:
         if not isinstance(configs, Atoms):
             for k, sub in enumerate(configs):
-                self.store(sub, loc_join(input_loc, k))
+                if sub is not None:
+                    self._store_at(sub, loc_join(loc, k))
             return
-        if self._closed:
-            self._reopen()
+        configs = _copy_with_calc(configs)
         configs.info.update(self.tags)
-        configs.info[LOC_KEY] = input_loc
+        configs.info[LOC_KEY] = loc
         if self.files is None:
-            self._memory.append((input_loc, configs))
+            self._memory.append((loc, configs))
             return
-        file_i, _ = self._target(input_loc)
+        file_i, file_loc = self._target(loc)
+        if file_loc:
+            configs.info[LOC_KEY] = file_loc
+        else:
+            configs.info.pop(LOC_KEY, None)
         handle = self._handles.get(file_i)
         if handle is None:
             handle = self._open(file_i)
@@ -332,11 +609,39 @@ class OutputSpec:
         ase.io.write(handle, configs, format=self._format(path), **kwargs)
         self._counts[file_i] = self._counts.get(file_i, 0) + 1
 
+    def write(self, configs: Iterable[Atoms]) -> None:
+        """Store every config of an iterable at its own location, then :meth:`close`.
+
+        Parameters
+        ----------
+        configs : ConfigSet or iterable of Atoms
+            Each config is stored at its ``info["_ConfigSet_loc"]`` (so a ConfigSet's
+            structure is kept), or numbered in order if it has none.
+
+        Notes
+        -----
+        If all output files already exist and ``overwrite`` is False, nothing is written
+        (the existing files are taken to be this output, finished by an earlier run) and a
+        line on stderr says so.
+        """
+        if not self.overwrite and self.files is not None and self.all_written():
+            print(
+                f"OutputSpec.write: reusing existing {', '.join(map(str, self.files))} "
+                "(overwrite=False and all files exist)",
+                file=sys.stderr,
+            )
+            return
+        for atoms in configs:
+            self.store(atoms, atoms.info.get(LOC_KEY))
+        self.close()
+
     def _open(self, file_i: int) -> Any:
         path = self.files[file_i]
         path.parent.mkdir(parents=True, exist_ok=True)
+        # binary formats (e.g. traj) need a binary handle
+        mode = "wb" if _is_binary_format(self._format(path)) else "w"
         # "w": a partial file left by an interrupted run is started afresh
-        handle = open(self.partial_path(path), "w")  # noqa: SIM115 - closed in close()
+        handle = open(self.partial_path(path), mode)  # noqa: SIM115 - closed in close()
         self._handles[file_i] = handle
         self._counts[file_i] = 0
         return handle
@@ -344,6 +649,8 @@ class OutputSpec:
     def _reopen(self) -> None:
         """Storing after close starts a new output (used when an operation is redone)."""
         self._closed = False
+        self._first_store = True
+        self._next_auto = None
         self._memory = []
         self._counts = {}
         self.completion_record = None
@@ -361,6 +668,9 @@ class OutputSpec:
             self.completion_record = dict(completion_record) if completion_record else None
             self._closed = True
             return
+        if self._first_store:
+            # nothing was stored: still never replace existing files without overwrite
+            self._check_existing()
         for file_i in range(len(self.files)):
             if file_i not in self._handles:
                 self._open(file_i)  # an output that received nothing is an empty file
@@ -397,13 +707,47 @@ class OutputSpec:
                 records[path] = None
         return records
 
+    @property
+    def configs(self) -> list | None:
+        """In-memory results as nested lists following their locations (None for files).
+
+        Locations that received nothing are empty lists, so indices match the inputs'.
+        """
+        if self.files is not None:
+            return None
+        top: list = []
+        for loc, atoms in self._memory:
+            container = top
+            path = loc_split(loc)
+            for depth, index in enumerate(path):
+                container.extend([] for _ in range(index + 1 - len(container)))
+                if depth == len(path) - 1:
+                    container[index] = atoms
+                else:
+                    container = container[index]
+        return top
+
     def to_ConfigSet(self) -> ConfigSet:  # noqa: N802 - name fixed by the user's API
         """The stored results as a ConfigSet (files are read from disk when iterated)."""
         if self.files is None:
             return ConfigSet._from_located(self._memory)
         names = [str(p) for p in self.files]
-        return ConfigSet(names[0] if len(names) == 1 else names)
+        return ConfigSet(names[0] if self.single_file else names)
 
     def __repr__(self) -> str:
         where = "memory" if self.files is None else [str(p) for p in self.files]
         return f"OutputSpec({where}, overwrite={self.overwrite})"
+
+
+def _copy_with_calc(atoms: Atoms) -> Atoms:
+    """A copy that keeps the calculator (whose results the file writer saves)."""
+    new = atoms.copy()
+    new.calc = atoms.calc
+    return new
+
+
+def _is_binary_format(fmt: str) -> bool:
+    try:
+        return ase.io.formats.ioformats[fmt].isbinary
+    except KeyError:
+        return False

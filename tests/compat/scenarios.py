@@ -1,0 +1,852 @@
+"""Small user-script scenarios run unchanged through wfl 0.3.5 and through this project.
+
+Run as ``python scenarios.py WORKDIR [NAME ...]``: each scenario runs in its own
+subdirectory of WORKDIR and its result is printed as one JSON object ``{name: result}``.
+Only the public API is used (no private names), so the same file runs against either
+implementation; the test module compares the two outputs. An exception becomes
+``{"raises": "<ExceptionClassName>"}`` so that "which error" can be compared too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from ase import Atoms
+
+SCENARIOS = {}
+
+
+def scenario(func):
+    SCENARIOS[func.__name__] = func
+    return func
+
+
+def mark(i: int) -> Atoms:
+    """A config recognisable after a round trip: i+1 hydrogen atoms, info['i'] = i."""
+    at = Atoms(f"H{i + 1}", positions=np.arange(3 * (i + 1)).reshape(-1, 3) * 1.5, cell=[9] * 3)
+    at.pbc = True
+    at.info["i"] = i
+    return at
+
+
+def marks(*idx: int) -> list[Atoms]:
+    return [mark(i) for i in idx]
+
+
+def describe(configs) -> list:
+    """(i, location) of every config of an iteration, in order."""
+    return [[int(at.info["i"]) if "i" in at.info else None, at.info.get("_ConfigSet_loc")] for at in configs]
+
+
+def write(name: str, configs: list[Atoms]) -> str:
+    ase.io.write(name, configs, format="extxyz")
+    return name
+
+
+# ---------------------------------------------------------------- ConfigSet locations
+@scenario
+def loc_list_of_atoms():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet(marks(0, 1, 2)))
+
+
+@scenario
+def loc_single_atoms():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet(mark(0)))
+
+
+@scenario
+def loc_nested_lists():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet([marks(0, 1), marks(2)]))
+
+
+@scenario
+def loc_deeply_nested_lists():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet([[marks(0), marks(1, 2)], [marks(3)]]))
+
+
+@scenario
+def loc_one_file():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet(write("a.xyz", marks(0, 1))))
+
+
+@scenario
+def loc_list_of_one_file():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet([write("a.xyz", marks(0, 1))]))
+
+
+@scenario
+def loc_list_of_two_files():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet([write("a.xyz", marks(0, 1)), write("b.xyz", marks(2))]))
+
+
+@scenario
+def loc_glob_two_files():
+    from wfl.configset import ConfigSet
+
+    write("a.xyz", marks(0, 1))
+    write("b.xyz", marks(2))
+    return describe(ConfigSet("*.xyz"))
+
+
+@scenario
+def loc_glob_one_file():
+    from wfl.configset import ConfigSet
+
+    write("a.xyz", marks(0, 1))
+    return describe(ConfigSet("a*.xyz"))
+
+
+@scenario
+def loc_file_root():
+    from wfl.configset import ConfigSet
+
+    os.mkdir("d")
+    write("d/a.xyz", marks(0, 1))
+    return describe(ConfigSet("a.xyz", file_root="d"))
+
+
+@scenario
+def loc_read_kwargs_index():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet(write("a.xyz", marks(0, 1, 2)), read_kwargs={"index": "1:"}))
+
+
+@scenario
+def missing_file():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet("nothing_here.xyz"))
+
+
+@scenario
+def absolute_path_with_file_root():
+    from wfl.configset import ConfigSet
+
+    write("a.xyz", marks(0))
+    return describe(ConfigSet(os.path.abspath("a.xyz"), file_root="."))
+
+
+# file written by OutputSpec from nested input, read back
+@scenario
+def loc_file_of_list_of_files():
+    """A single output file made from a list of input files, then read alone and in a list."""
+    from wfl.configset import ConfigSet, OutputSpec
+
+    inputs = ConfigSet([write("a.xyz", marks(0, 1)), write("b.xyz", marks(2))])
+    out = OutputSpec("out.xyz")
+    for at in inputs:
+        out.store(at, at.info["_ConfigSet_loc"])
+    out.close()
+    return {
+        "file": describe(ConfigSet("out.xyz")),
+        "list_of_file": describe(ConfigSet(["out.xyz"])),
+        "to_ConfigSet": describe(out.to_ConfigSet()),
+    }
+
+
+@scenario
+def loc_file_of_nested_lists():
+    from wfl.configset import ConfigSet, OutputSpec
+
+    inputs = ConfigSet([marks(0, 1), [marks(2), marks(3)]])
+    out = OutputSpec("out.xyz")
+    for at in inputs:
+        out.store(at, at.info["_ConfigSet_loc"])
+    out.close()
+    return {
+        "file": describe(ConfigSet("out.xyz")),
+        "list_of_two": describe(ConfigSet(["out.xyz", "out.xyz"])),
+    }
+
+
+@scenario
+def loc_files_per_input_file():
+    from wfl.configset import ConfigSet, OutputSpec
+
+    inputs = ConfigSet([write("a.xyz", marks(0, 1)), write("b.xyz", marks(2))])
+    out = OutputSpec(["oa.xyz", "ob.xyz"])
+    for at in inputs:
+        out.store([at, at.copy()], at.info["_ConfigSet_loc"])
+    out.close()
+    return {
+        "oa": describe(ConfigSet("oa.xyz")),
+        "ob": describe(ConfigSet("ob.xyz")),
+        "both": describe(out.to_ConfigSet()),
+    }
+
+
+@scenario
+def out_of_order_file():
+    """A file whose stored locations are not in order (e.g. written by hand)."""
+    from wfl.configset import ConfigSet
+
+    configs = marks(0, 1, 2)
+    for at, loc in zip(configs, [" / 2", " / 0", " / 1"]):
+        at.info["_ConfigSet_loc"] = loc
+    write("a.xyz", configs)
+    return {"iter": describe(ConfigSet("a.xyz")), "list": describe(ConfigSet(["a.xyz"]))}
+
+
+@scenario
+def out_of_order_nested_file_groups():
+    from wfl.configset import ConfigSet
+
+    configs = marks(0, 1, 2, 3)
+    for at, loc in zip(configs, [" / 1 / 0", " / 0 / 0", " / 1 / 1", " / 0 / 1"]):
+        at.info["_ConfigSet_loc"] = loc
+    write("a.xyz", configs)
+    return describe(ConfigSet("a.xyz"))
+
+
+# ---------------------------------------------------------------- ConfigSets of ConfigSets
+@scenario
+def cs_of_cs_atoms():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet(ConfigSet(marks(0, 1))))
+
+
+@scenario
+def cs_of_cs_file():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet(ConfigSet(write("a.xyz", marks(0, 1)))))
+
+
+@scenario
+def cs_of_two_atom_cs():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet([ConfigSet(marks(0, 1)), ConfigSet(marks(2))]))
+
+
+@scenario
+def cs_of_two_file_cs():
+    from wfl.configset import ConfigSet
+
+    a = ConfigSet(write("a.xyz", marks(0, 1)))
+    b = ConfigSet(write("b.xyz", marks(2)))
+    return describe(ConfigSet([a, b]))
+
+
+@scenario
+def cs_of_file_cs_then_atoms_cs():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet([ConfigSet(write("a.xyz", marks(0))), ConfigSet(marks(1))]))
+
+
+@scenario
+def cs_of_atoms_cs_then_file_cs():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet([ConfigSet(marks(0)), ConfigSet(write("a.xyz", marks(1)))]))
+
+
+@scenario
+def cs_of_cs_then_atoms():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet([ConfigSet(marks(0, 1)), mark(2)]))
+
+
+@scenario
+def cs_of_atoms_then_cs():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet([mark(0), ConfigSet(marks(1, 2))]))
+
+
+@scenario
+def cs_of_empty_cs_and_cs():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet([ConfigSet([]), ConfigSet(marks(0))]))
+
+
+@scenario
+def cs_add():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet(marks(0, 1)) + ConfigSet(marks(2)))
+
+
+@scenario
+def cs_add_non_cs():
+    from wfl.configset import ConfigSet
+
+    return describe(ConfigSet(marks(0)) + [mark(1)])
+
+
+@scenario
+def cs_of_outputspec():
+    from wfl.configset import ConfigSet, OutputSpec
+
+    return describe(ConfigSet(OutputSpec()))
+
+
+@scenario
+def cs_empty():
+    from wfl.configset import ConfigSet
+
+    return {"list": describe(ConfigSet([])), "none": describe(ConfigSet(None))}
+
+
+# ---------------------------------------------------------------- ConfigSet methods
+@scenario
+def cs_groups_nested():
+    from wfl.configset import ConfigSet
+
+    groups = []
+    for g in ConfigSet([marks(0, 1), mark(2), [marks(3)]]).groups():
+        groups.append(describe([g]) if isinstance(g, Atoms) else ["cs", describe(g)])
+    return groups
+
+
+@scenario
+def cs_groups_files():
+    from wfl.configset import ConfigSet
+
+    cs = ConfigSet([write("a.xyz", marks(0, 1)), write("b.xyz", marks(2))])
+    return [describe(g) for g in cs.groups()]
+
+
+@scenario
+def cs_groups_one_file():
+    from wfl.configset import ConfigSet
+
+    return [describe([g]) for g in ConfigSet(write("a.xyz", marks(0, 1))).groups()]
+
+
+@scenario
+def cs_cur_loc():
+    from wfl.configset import ConfigSet
+
+    cs = ConfigSet([marks(0, 1), marks(2)])
+    seen = [cs.cur_loc for _ in cs]
+    return {"during": seen, "after": cs.cur_loc}
+
+
+@scenario
+def cs_one_file():
+    from wfl.configset import ConfigSet
+
+    write("a.xyz", marks(0))
+    write("b.xyz", marks(1))
+    return {
+        "file": str(ConfigSet("a.xyz").one_file()),
+        "list_of_one": str(ConfigSet(["a.xyz"]).one_file()),
+        "two": ConfigSet(["a.xyz", "b.xyz"]).one_file(),
+        "atoms": ConfigSet(marks(0)).one_file(),
+        "empty": ConfigSet([]).one_file(),
+    }
+
+
+@scenario
+def cs_str():
+    from wfl.configset import ConfigSet
+
+    write("a.xyz", marks(0))
+    write("b.xyz", marks(1))
+    return {
+        "atoms": str(ConfigSet(marks(0, 1))),
+        "lists": str(ConfigSet([marks(0), marks(1)])),
+        "files": str(ConfigSet(["a.xyz", "b.xyz"])),
+        "empty": str(ConfigSet([])),
+    }
+
+
+@scenario
+def cs_iterate_twice():
+    from wfl.configset import ConfigSet
+
+    cs = ConfigSet([write("a.xyz", marks(0, 1)), write("b.xyz", marks(2))])
+    return [describe(cs), describe(cs)]
+
+
+# ---------------------------------------------------------------- OutputSpec
+@scenario
+def os_store_input_cs_loc_keyword():
+    from wfl.configset import ConfigSet, OutputSpec
+
+    out = OutputSpec("out.xyz")
+    for at in ConfigSet([marks(0), marks(1, 2)]):
+        out.store(at, input_CS_loc=at.info["_ConfigSet_loc"])
+    out.close()
+    return describe(out.to_ConfigSet())
+
+
+@scenario
+def os_store_without_loc():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec("out.xyz")
+    for at in marks(0, 1, 2):
+        out.store(at)
+    out.close()
+    return describe(out.to_ConfigSet())
+
+
+@scenario
+def os_store_without_loc_then_with():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec("out.xyz")
+    out.store(mark(0))
+    out.store(mark(1), " / 1")
+    return "no error"
+
+
+@scenario
+def os_store_with_loc_then_without():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec("out.xyz")
+    out.store(mark(0), " / 0")
+    out.store(mark(1))
+    return "no error"
+
+
+@scenario
+def os_store_multi_files_without_loc():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec(["a.xyz", "b.xyz"])
+    out.store(mark(0))
+    return "no error"
+
+
+@scenario
+def os_memory_nested():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec()
+    out.store(mark(0), " / 0 / 0")
+    out.store([mark(1), mark(2)], " / 1")
+    out.close()
+    return describe(out.to_ConfigSet())
+
+
+@scenario
+def os_memory_without_loc():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec()
+    out.store(mark(0))
+    out.store([mark(1), mark(2)])
+    out.close()
+    return describe(out.to_ConfigSet())
+
+
+@scenario
+def os_store_none():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec("out.xyz")
+    out.store(None, " / 0")
+    out.store(mark(1), " / 1")
+    out.close()
+    return describe(out.to_ConfigSet())
+
+
+@scenario
+def os_write_configset():
+    from wfl.configset import ConfigSet, OutputSpec
+
+    out = OutputSpec("out.xyz")
+    out.write(ConfigSet([marks(0), marks(1, 2)]))
+    return describe(ConfigSet("out.xyz"))
+
+
+@scenario
+def os_write_list():
+    from wfl.configset import ConfigSet, OutputSpec
+
+    out = OutputSpec("out.xyz")
+    out.write(marks(0, 1))
+    return describe(ConfigSet("out.xyz"))
+
+
+@scenario
+def os_write_existing_done():
+    """write() to an existing file without overwrite reuses it (and says so on stderr)."""
+    from wfl.configset import ConfigSet, OutputSpec
+
+    write("out.xyz", marks(5))
+    OutputSpec("out.xyz").write(marks(0, 1))
+    return describe(ConfigSet("out.xyz"))
+
+
+@scenario
+def os_write_existing_overwrite():
+    from wfl.configset import ConfigSet, OutputSpec
+
+    write("out.xyz", marks(5))
+    OutputSpec("out.xyz", overwrite=True).write(marks(0, 1))
+    return describe(ConfigSet("out.xyz"))
+
+
+@scenario
+def os_store_existing_file():
+    from wfl.configset import OutputSpec
+
+    write("out.xyz", marks(5))
+    OutputSpec("out.xyz").store(mark(0), " / 0")
+    return "no error"
+
+
+@scenario
+def os_store_existing_one_of_two_files():
+    from wfl.configset import OutputSpec
+
+    write("b.xyz", marks(5))
+    OutputSpec(["a.xyz", "b.xyz"]).store(mark(0), " / 0")
+    return "no error"
+
+
+@scenario
+def os_store_existing_overwrite():
+    from wfl.configset import ConfigSet, OutputSpec
+
+    write("out.xyz", marks(5))
+    out = OutputSpec("out.xyz", overwrite=True)
+    out.store(mark(0), " / 0")
+    out.close()
+    return describe(ConfigSet("out.xyz"))
+
+
+@scenario
+def os_store_memory_existing_name_irrelevant():
+    from wfl.configset import OutputSpec
+
+    write("out.xyz", marks(5))
+    out = OutputSpec()
+    out.store(mark(0))
+    out.close()
+    return describe(out.to_ConfigSet())
+
+
+@scenario
+def os_store_after_close():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec("out.xyz")
+    out.store(mark(0), " / 0")
+    out.close()
+    out.store(mark(1), " / 1")
+    return "no error"
+
+
+@scenario
+def os_all_written():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec("out.xyz")
+    before = out.all_written()
+    out.store(mark(0), " / 0")
+    during = out.all_written()
+    out.close()
+    mem = OutputSpec()
+    mem.close()
+    two = OutputSpec(["a.xyz", "b.xyz"])
+    two.store(mark(0), " / 0 / 0")
+    two.close()
+    return {
+        "before": before,
+        "during": during,
+        "after": out.all_written(),
+        "memory_closed": mem.all_written(),
+        "two_files_one_stored": two.all_written(),
+        "files_on_disk": sorted(p for p in os.listdir(".") if not p.startswith(".")),
+    }
+
+
+@scenario
+def os_tags():
+    from wfl.configset import ConfigSet, OutputSpec
+
+    out = OutputSpec("out.xyz", tags={"stage": "relaxed"})
+    out.store(mark(0), " / 0")
+    out.close()
+    return [at.info.get("stage") for at in ConfigSet("out.xyz")]
+
+
+@scenario
+def os_file_root():
+    from wfl.configset import OutputSpec
+
+    os.mkdir("d")
+    out = OutputSpec("out.xyz", file_root="d")
+    out.store(mark(0), " / 0")
+    out.close()
+    return {"exists": os.path.exists("d/out.xyz"), "back": describe(out.to_ConfigSet())}
+
+
+@scenario
+def os_keywords():
+    """Every constructor keyword of the reference is accepted."""
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec(
+        "out.extxyz",
+        file_root=None,
+        overwrite=False,
+        flush=True,
+        write_kwargs={"format": "extxyz"},
+        tags={"t": 1},
+    )
+    out.store(mark(0), input_CS_loc=" / 0")
+    out.close()
+    return os.path.exists("out.extxyz")
+
+
+@scenario
+def os_write_kwargs_format():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec("out.traj", write_kwargs={"format": "traj"})
+    out.store(mark(0), " / 0")
+    out.close()
+    return len(ase.io.read("out.traj", ":", format="traj"))
+
+
+@scenario
+def os_caller_atoms_loc():
+    """What store() and iteration leave in the caller's own Atoms.info."""
+    from wfl.configset import ConfigSet, OutputSpec
+
+    mine = marks(0, 1)
+    list(ConfigSet([mine]))
+    after_iter = [at.info.get("_ConfigSet_loc") for at in mine]
+    out = OutputSpec(tags={"t": 1})
+    out.store(mine[0], " / 7")
+    return {"after_iter": after_iter, "after_store_tag": mine[0].info.get("t")}
+
+
+# ---------------------------------------------------------------- expyre names
+@scenario
+def expyre_names():
+    import expyre
+    import expyre.config
+    import expyre.func
+    from expyre.func import ExPyRe, ExPyReJobDiedError, ExPyReTimeoutError
+
+    return {
+        "died_is_exception": issubclass(ExPyReJobDiedError, Exception),
+        "timeout_is_TimeoutError": issubclass(ExPyReTimeoutError, TimeoutError),
+        "ExPyRe_callable": callable(ExPyRe),
+        "top_level": [hasattr(expyre, n) for n in ("ExPyRe", "ExPyReJobDiedError", "ExPyReTimeoutError")],
+        "config_init": callable(expyre.config.init),
+    }
+
+
+@scenario
+def expyre_config_init():
+    """init() points expyre at a project directory; ``systems`` then lists its systems."""
+    import expyre.config
+
+    os.mkdir("proj")
+    with open("proj/config.json", "w") as f:
+        json.dump(
+            {
+                "systems": {
+                    "tiny": {
+                        "host": None,
+                        "scheduler": "slurm",
+                        "partitions": {"p": {"num_cores": 2, "max_time": "1h", "max_mem": "1GB"}},
+                    }
+                }
+            },
+            f,
+        )
+    expyre.config.init(os.path.abspath("proj"))
+    return {"systems": sorted(k for k in expyre.config.systems if k != "local")}
+
+
+@scenario
+def expyre_config_init_no_config():
+    import expyre.config
+
+    os.mkdir("empty")
+    expyre.config.init(os.path.abspath("empty"))
+    return {"systems": sorted(k for k in expyre.config.systems if k != "local")}
+
+
+@scenario
+def expyre_resources():
+    from expyre.resources import Resources
+
+    r = Resources(max_time="1h", num_nodes=1, num_cores=None, max_mem_tot=None, max_mem_per_core=None, partitions=None)
+    return {"max_time": r.max_time, "num_nodes": r.num_nodes}
+
+
+@scenario
+def expyre_resources_find_nodes():
+    from expyre.resources import Resources
+
+    partitions = {
+        "small": {"num_cores": 4, "max_time": 3600, "max_mem": 1000000},
+        "big": {"num_cores": 16, "max_time": 36000, "max_mem": 8000000},
+    }
+    r = Resources(max_time="2h", num_cores=16)
+    return list(r.find_nodes(partitions))
+
+
+@scenario
+def expyre_units():
+    from expyre.units import mem_to_kB, time_to_sec
+
+    return [time_to_sec("1:30:00"), time_to_sec("2h"), time_to_sec(90), mem_to_kB("2GB"), mem_to_kB("10kB")]
+
+
+@scenario
+def expyre_schedulers():
+    from expyre.schedulers.pbs import PBS
+    from expyre.schedulers.sge import SGE
+    from expyre.schedulers.slurm import Slurm
+
+    return [c.__name__ for c in (Slurm, SGE, PBS)]
+
+
+# ---------------------------------------------------------------- wfl autoparallelize names
+@scenario
+def autopara_names():
+    import inspect
+
+    from wfl.autoparallelize import AutoparaInfo, RemoteInfo, autoparallelize, autoparallelize_docstring
+
+    params = inspect.signature(RemoteInfo).parameters
+    info = AutoparaInfo(
+        num_inputs_per_python_subprocess=2,
+        iterable_arg=0,
+        skip_failed=True,
+        num_python_subprocesses=1,
+        remote_info=None,
+        remote_label="x",
+    )
+    ri = RemoteInfo(
+        sys_name="local", job_name="j", resources={"max_time": "1h", "num_nodes": 1}, num_inputs_per_queued_job=-100,
+        pre_cmds=[], post_cmds=[], env_vars=[], input_files=[], output_files=[], header_extra=[], exact_fit=True,
+        partial_node=False, timeout=3600, check_interval=30, ignore_failed_jobs=False,
+        resubmit_killed_jobs=False, hash_ignore=[],
+    )  # fmt: skip
+    return {
+        "remoteinfo_params": list(params),
+        "autopara_info": [info.num_inputs_per_python_subprocess, info.remote_label],
+        "remoteinfo": [ri.sys_name, ri.job_name, ri.num_inputs_per_queued_job],
+        "callables": [callable(autoparallelize), callable(autoparallelize_docstring)],
+    }
+
+
+@scenario
+def autopara_bad_keyword():
+    from wfl.autoparallelize import AutoparaInfo
+
+    AutoparaInfo(num_inputs_per_python_subproces=2)
+    return "no error"
+
+
+# ---------------------------------------------------------------- operations: rerun rules
+def _double(atoms):
+    at = atoms.copy()
+    at.info["doubled"] = 2 * at.info["i"]
+    return at
+
+
+@scenario
+def map_into_existing_file():
+    """An operation writing into a file that exists but was made by something else."""
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.map import map as wfl_map
+
+    write("out.xyz", marks(5))
+    wfl_map(ConfigSet(marks(0, 1)), OutputSpec("out.xyz"), _double)
+    return describe(ConfigSet("out.xyz"))
+
+
+@scenario
+def map_rerun_skips():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.map import map as wfl_map
+
+    first = describe(wfl_map(ConfigSet(marks(0, 1)), OutputSpec("out.xyz"), _double))
+    second = describe(wfl_map(ConfigSet(marks(0, 1)), OutputSpec("out.xyz"), _double))
+    return {"first": first, "second": second}
+
+
+@scenario
+def map_rerun_overwrite():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.map import map as wfl_map
+
+    wfl_map(ConfigSet(marks(0, 1)), OutputSpec("out.xyz"), _double)
+    again = wfl_map(ConfigSet(marks(2)), OutputSpec("out.xyz", overwrite=True), _double)
+    return describe(again)
+
+
+# ---------------------------------------------------------------- buildcell
+@scenario
+def buildcell_names():
+    import inspect
+
+    from wfl.generate import buildcell
+
+    return {
+        "buildcell": list(inspect.signature(buildcell.buildcell).parameters),
+        "create_input": list(inspect.signature(buildcell.create_input).parameters),
+    }
+
+
+@scenario
+def buildcell_create_input():
+    from wfl.generate.buildcell import create_input
+
+    text = create_input(
+        z={6: 1, 1: 2}, vol_per_atom=10.0, bond_lengths=1.5, composition=None, RSS_min_at=4, RSS_max_at=8, symmops="1-4",
+        odd=None, verbose=False,
+    )  # fmt: skip
+    return text.splitlines()
+
+
+def run(workdir: str, names: list[str]) -> dict:
+    results = {}
+    top = Path(workdir).resolve()
+    for name in names or SCENARIOS:
+        d = top / name
+        d.mkdir(parents=True, exist_ok=True)
+        os.chdir(d)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results[name] = {"returns": SCENARIOS[name]()}
+        except BaseException as exc:  # noqa: BLE001 - the exception class is the result
+            results[name] = {"raises": type(exc).__name__, "message": str(exc)[:300]}
+            if os.environ.get("COMPAT_SCENARIO_TRACEBACK"):
+                traceback.print_exc()
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(sys.argv[1], sys.argv[2:]), default=str))
