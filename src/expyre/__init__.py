@@ -10,7 +10,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["ExPyRe", "JobNotReady", "RemoteJobError", "Resources", "__version__", "wait_for_jobs"]
+__all__ = [
+    "ExPyRe",
+    "ExPyReJobDiedError",
+    "ExPyReTimeoutError",
+    "JobDiedError",
+    "JobNotReady",
+    "RemoteJobError",
+    "Resources",
+    "systems",
+    "wait_for_jobs",
+    "__version__",
+]
 
 
 def _installed_version() -> str:
@@ -25,6 +36,10 @@ def _installed_version() -> str:
 
 _LAZY = {
     "ExPyRe": "expyre.func",
+    "ExPyReJobDiedError": "expyre.errors",
+    "ExPyReTimeoutError": "expyre.errors",
+    "JobDiedError": "expyre.errors",
+    "systems": "expyre.config",
     "RemoteJobError": "expyre.errors",
     "JobNotReady": "expyre.errors",
     "Resources": "expyre.resources",

@@ -9,6 +9,12 @@ Configuration is layered: ``$HOME/.expyre/config.json`` first, then the root's
 built-in system ``local`` (this machine, the embedded local queue, one partition ``local``
 with all of this machine's cores, no time limit) always exists unless a file defines its own
 ``local``, so a fresh user needs no configuration at all.
+
+For scripts written for expyre-wfl 0.1.6: :func:`init` points expyre at a project
+directory from Python (it wins over ``$EXPYRE_ROOT`` and the search), and the module
+attributes ``systems`` (dict of name to :class:`expyre.system.System`) and
+``local_stage_dir`` (the project root) are computed from the current configuration each
+time they are read, so they are never out of date.
 """
 
 from __future__ import annotations
@@ -30,8 +36,13 @@ __all__ = [
     "SystemConfig",
     "find_root",
     "home_dir",
+    "init",
     "load_config",
+    "systems",  # noqa: F822 - computed by the module __getattr__ below
 ]
+
+# Project root chosen in Python with init(); None: $EXPYRE_ROOT, else the search.
+_init_root: Path | None = None
 
 KNOWN_SCHEDULERS = ("slurm", "pbs", "sge", "local")
 BUILTIN_SOURCE = "<built-in default>"
@@ -153,15 +164,19 @@ def home_dir() -> Path:
 
 
 def find_root(cwd: str | os.PathLike | None = None) -> Path:
-    """Find the project root: ``$EXPYRE_ROOT``, nearest ``_expyre`` upwards, or ``~/.expyre``.
+    """Find the project root: :func:`init`'s, ``$EXPYRE_ROOT``, nearest ``_expyre``, ``~/.expyre``.
+
+    ``EXPYRE_ROOT=@`` means "search", as in expyre-wfl 0.1.6.
 
     Parameters
     ----------
     cwd : path-like, optional
         Where to start looking upwards (default: the current directory).
     """
+    if _init_root is not None:
+        return _init_root
     env_root = os.environ.get("EXPYRE_ROOT")
-    if env_root:
+    if env_root and env_root != "@":
         return Path(env_root).expanduser().resolve()
     here = Path(cwd or os.getcwd()).resolve()
     for d in (here, *here.parents):
@@ -342,3 +357,50 @@ def _parse_partition(name: str, raw: Any, where: str) -> PartitionConfig:
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     return PartitionConfig(name, num_cores=cores, max_time_s=max_time, max_mem_kB=max_mem)
+
+
+def init(root_dir: str | os.PathLike, verbose: bool = False) -> None:
+    """Use ``root_dir`` as the project root from now on in this process.
+
+    Parameters
+    ----------
+    root_dir : path-like
+        The project directory holding ``config.json`` (usually a ``_expyre`` directory);
+        its jobs database and stage directories go there too. ``"@"`` goes back to the
+        usual lookup (``$EXPYRE_ROOT``, nearest ``_expyre`` upwards, ``~/.expyre``).
+    verbose : bool
+        Print the systems found on stderr.
+
+    Raises
+    ------
+    ValueError
+        If ``root_dir`` is not a directory.
+    ConfigError
+        If its ``config.json`` is invalid.
+    """
+    global _init_root
+    if str(root_dir) == "@":
+        _init_root = None
+    else:
+        root = Path(root_dir).expanduser().resolve()
+        if not root.is_dir():
+            raise ValueError(
+                f"expyre.config.init: {str(root_dir)!r} is not a directory; give the project "
+                "directory that holds (or will hold) config.json"
+            )
+        _init_root = root
+    cfg = load_config()  # validates now, so a bad config.json is reported by init()
+    if verbose:
+        print(f"expyre config got systems {sorted(cfg.systems)}", file=sys.stderr)
+
+
+def __getattr__(name: str) -> Any:
+    # computed on each read, so they follow init(), $EXPYRE_ROOT and config.json edits
+    if name == "systems":
+        from expyre.system import System  # system imports this module
+
+        cfg = load_config()
+        return {sys_name: System(sc, cfg.root) for sys_name, sc in cfg.systems.items()}
+    if name == "local_stage_dir":
+        return find_root()
+    raise AttributeError(f"module 'expyre.config' has no attribute {name!r}")

@@ -1,12 +1,38 @@
-"""Exceptions a user of expyre may want to catch (re-exported by :mod:`expyre.func`)."""
+"""Exceptions a user of expyre may want to catch (re-exported by :mod:`expyre.func`).
+
+The names of expyre-wfl 0.1.6 keep working: ``ExPyReJobDiedError`` catches a job that died
+without a result (killed by the queue, out of time or memory, node failure), and
+``ExPyReTimeoutError`` catches giving up waiting. Our own classes derive from them.
+"""
 
 from __future__ import annotations
 
-__all__ = ["JobNotReady", "RemoteJobError"]
+__all__ = [
+    "ExPyReJobDiedError",
+    "ExPyReTimeoutError",
+    "JobDiedError",
+    "JobNotReady",
+    "RemoteJobError",
+]
+
+
+class ExPyReJobDiedError(Exception):
+    """A job was killed without its function raising (queue time or memory limit, node failure).
+
+    Base of :class:`JobDiedError`, which is what expyre raises for such a job.
+    """
+
+
+class ExPyReTimeoutError(TimeoutError):
+    """Gave up waiting for a job that is still queued or running. Base of :class:`JobNotReady`."""
 
 
 class RemoteJobError(RuntimeError):
     """A queued job failed: its function raised, or the queue/machine killed it.
+
+    A job that died without its function raising is raised as :class:`JobDiedError`
+    (also an ``ExPyReJobDiedError``), chosen on construction from
+    ``remote_exception_repr is None``, so every place that reports a failure gets it right.
 
     Attributes
     ----------
@@ -25,6 +51,11 @@ class RemoteJobError(RuntimeError):
     remote_exception : BaseException or None
         The exception object itself, when it could be unpickled here.
     """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is RemoteJobError and kwargs.get("remote_exception_repr") is None:
+            cls = JobDiedError
+        return super().__new__(cls, *args)
 
     def __init__(
         self,
@@ -90,5 +121,13 @@ def _rebuild(state: dict) -> RemoteJobError:
     return err
 
 
-class JobNotReady(TimeoutError):
+class JobDiedError(RemoteJobError, ExPyReJobDiedError):
+    """A queued job ended without a result and without its function raising.
+
+    ``queue_state`` says what the queue reported ("timeout", "cancelled", "out_of_memory",
+    "node_fail", "vanished", ...).
+    """
+
+
+class JobNotReady(ExPyReTimeoutError):
     """``get_results`` / ``wait_for_jobs`` timed out before the job(s) finished."""

@@ -26,15 +26,30 @@ from typing import Any
 
 from expyre import runner, stagedir
 from expyre.config import ProjectConfig, load_config
-from expyre.errors import JobNotReady, RemoteJobError
+from expyre.errors import (
+    ExPyReJobDiedError,
+    ExPyReTimeoutError,
+    JobDiedError,
+    JobNotReady,
+    RemoteJobError,
+)
 from expyre.jobscript import build_job_script
 from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition, jobs_db, make_job_id
 from expyre.keys import job_key
 from expyre.preflight import check_system
 from expyre.resources import Resources
 from expyre.system import System, SystemCommandError, get_system
+from expyre.units import parse_time
 
-__all__ = ["ExPyRe", "JobNotReady", "RemoteJobError", "jobs_db"]
+__all__ = [
+    "ExPyRe",
+    "ExPyReJobDiedError",
+    "ExPyReTimeoutError",
+    "JobDiedError",
+    "JobNotReady",
+    "RemoteJobError",
+    "jobs_db",
+]
 
 # A submission recorded without a scheduler id is only presumed lost (and redone) once it
 # is this old, seconds: younger, another driver may still be running the submit command.
@@ -356,17 +371,29 @@ class ExPyRe:
     # ------------------------------------------------------------------ results
 
     def get_results(
-        self, timeout: float | None = 3600, check_interval: float | None = None
+        self,
+        timeout: float | str | None = 3600,
+        check_interval: float | None = None,
+        sync: bool = True,
+        sync_all: bool = True,
+        force_sync: bool = False,
+        quiet: bool = False,
+        verbose: bool = False,
     ) -> tuple[Any, str, str]:
         """Wait for the job and return ``(value, stdout, stderr)``.
 
         Parameters
         ----------
-        timeout : float or None
-            Longest wait, seconds (0: check once, do not wait; None: as long as the job is
-            alive in its queue).
+        timeout : float, str or None
+            Longest wait: seconds, or a time such as ``"2h"``; 0 checks once without
+            waiting; None (or a negative number) waits as long as the job is alive in its
+            queue.
         check_interval : float, optional
             Seconds between status polls; None adapts (~1 s for young jobs, up to 30 s).
+        sync, sync_all, force_sync, quiet, verbose : bool
+            Accepted for scripts written for expyre-wfl 0.1.6 and ignored: every poll asks
+            the queue about all of a system's jobs in one command and copies a finished
+            job's files back once, so there is nothing left for them to choose.
 
         Raises
         ------
@@ -377,6 +404,10 @@ class ExPyRe:
         """
         from expyre.poll import wait_for_jobs  # poll imports this module
 
+        if isinstance(timeout, int | float) and timeout < 0:
+            timeout = None  # expyre-wfl 0.1.6's spelling of "no limit"
+        elif isinstance(timeout, str):
+            timeout = parse_time(timeout, "get_results timeout")
         if self.status not in FINAL_STATES:
             for _ in wait_for_jobs([self], timeout=timeout, check_interval=check_interval):
                 pass
@@ -411,11 +442,14 @@ class ExPyRe:
             return
         self._row = self._db.transition(self.id, "processed", expect=FINAL_STATES)
 
-    def cancel(self) -> None:
+    def cancel(self, verbose: bool = False) -> None:
         """Cancel the job in its queue (if live) and record it as died ("cancelled").
 
         A stale or died job that its queue still lists as waiting or running is cancelled
         there too; its recorded state stays.
+
+        ``verbose`` is accepted for scripts written for expyre-wfl 0.1.6 and ignored
+        (``EXPYRE_TIMING_VERBOSE=1`` traces every queue command instead).
         """
         self.refresh()
         if self.status not in LIVE_STATES:

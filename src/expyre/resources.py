@@ -13,8 +13,11 @@ from expyre.units import parse_memory, parse_time
 __all__ = ["NoPartitionFits", "Resources", "Selection", "select_partition"]
 
 
-class NoPartitionFits(ValueError):
-    """No partition satisfies a Resources request; the message lists each rejection reason."""
+class NoPartitionFits(ValueError, RuntimeError):
+    """No partition satisfies a Resources request; the message lists each rejection reason.
+
+    Also a RuntimeError, the class expyre-wfl 0.1.6 raised for it.
+    """
 
 
 @dataclass(frozen=True, init=False)
@@ -35,6 +38,8 @@ class Resources:
         Memory per core, same units.
     partitions : str or list of str, optional
         Regular expression(s) matched against whole partition names; only matches are used.
+    queues : str or list of str, optional
+        Synonym of ``partitions`` (SGE and PBS call them queues).
 
     Raises
     ------
@@ -57,7 +62,14 @@ class Resources:
         max_mem_tot: int | str | None = None,
         max_mem_per_core: int | str | None = None,
         partitions: str | Iterable[str] | None = None,
+        queues: str | Iterable[str] | None = None,
     ) -> None:
+        if partitions is not None and queues is not None:
+            raise ValueError(
+                "Resources got both partitions and queues (synonyms); give only one of them"
+            )
+        if queues is not None:
+            partitions = queues
         if (num_nodes is None) == (num_cores is None):
             raise ValueError(
                 f"Resources needs exactly one of num_nodes and num_cores (got num_nodes="
@@ -99,6 +111,50 @@ class Resources:
                     f"Resources partitions pattern {pattern!r} is not a regular expression ({exc})"
                 ) from exc
 
+    @property
+    def max_time(self) -> int:
+        """Wall time, seconds (the attribute name of expyre-wfl 0.1.6)."""
+        return self.max_time_s
+
+    def find_nodes(
+        self, partitions: dict[str, dict], exact_fit: bool = True, partial_node: bool = False
+    ) -> tuple[str, dict[str, int]]:
+        """Pick a partition, as expyre-wfl 0.1.6's ``Resources.find_nodes`` did.
+
+        Parameters
+        ----------
+        partitions : dict of str to dict
+            ``{name: {"num_cores": cores per node, "max_time": s or "2h", "max_mem": kB or
+            "8GB"}}`` (``max_time``/``max_mem`` may be None or absent).
+        exact_fit, partial_node : bool
+            As for :func:`select_partition`.
+
+        Returns
+        -------
+        (str, dict)
+            The partition's name and ``{"num_nodes", "num_cores", "num_cores_per_node"}``.
+
+        Raises
+        ------
+        NoPartitionFits
+            If none fits (a ValueError and a RuntimeError).
+        """
+        configs = {}
+        for name, spec in partitions.items():
+            max_time, max_mem = spec.get("max_time"), spec.get("max_mem")
+            configs[name] = PartitionConfig(
+                name,
+                num_cores=int(spec["num_cores"]),
+                max_time_s=None if max_time is None else parse_time(max_time, "max_time"),
+                max_mem_kB=None if max_mem is None else parse_memory(max_mem, "max_mem"),
+            )
+        chosen = select_partition(self, configs, exact_fit=exact_fit, partial_node=partial_node)
+        return chosen.partition, {
+            "num_nodes": chosen.num_nodes,
+            "num_cores": chosen.num_cores,
+            "num_cores_per_node": chosen.num_cores_per_node,
+        }
+
     @classmethod
     def coerce(cls, value: Resources | dict) -> Resources:
         """Accept a Resources or a dict of its constructor's keyword arguments."""
@@ -110,7 +166,7 @@ class Resources:
             except TypeError as exc:
                 raise ValueError(
                     f"resources {value!r} is not valid ({exc}); allowed keys are max_time, "
-                    "num_nodes, num_cores, max_mem_tot, max_mem_per_core, partitions"
+                    "num_nodes, num_cores, max_mem_tot, max_mem_per_core, partitions, queues"
                 ) from exc
         raise ValueError(f"resources must be a Resources or a dict, not {type(value).__name__}")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["format_time", "parse_memory", "parse_time"]
+__all__ = ["format_time", "mem_to_kB", "parse_memory", "parse_time", "time_to_HMS", "time_to_sec"]
 
 _TIME_SUFFIX_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MEM_SUFFIX_KB = {"k": 1, "m": 1024, "g": 1024**2, "t": 1024**3}
@@ -131,3 +131,20 @@ def _mem_error(what: str, value: object) -> str:
         f"{what} {value!r} is not a memory size; use kB as an integer (4096) or a string "
         "like '512MB', '50GB' or '1TB'"
     )
+
+
+# ---------------------------------------------------------------- names of expyre-wfl 0.1.6
+def time_to_sec(t: int | float | str | None) -> int | None:
+    """A wall time in seconds, as :func:`parse_time`; None stays None."""
+    return None if t is None else parse_time(t)
+
+
+def mem_to_kB(mem: int | str | None) -> int | None:  # noqa: N802 - name of expyre-wfl 0.1.6
+    """A memory size in kB, as :func:`parse_memory`; None stays None."""
+    return None if mem is None else parse_memory(mem)
+
+
+def time_to_HMS(t: int) -> str:  # noqa: N802 - name of expyre-wfl 0.1.6
+    """Seconds as ``H:MM:SS`` (hours not wrapped into days)."""
+    t = int(t)
+    return f"{t // 3600}:{t // 60 % 60:02d}:{t % 60:02d}"

@@ -42,7 +42,10 @@ def marks(*idx: int) -> list[Atoms]:
 
 def describe(configs) -> list:
     """(i, location) of every config of an iteration, in order."""
-    return [[int(at.info["i"]) if "i" in at.info else None, at.info.get("_ConfigSet_loc")] for at in configs]
+    return [
+        [int(at.info["i"]) if "i" in at.info else None, at.info.get("_ConfigSet_loc")]
+        for at in configs
+    ]
 
 
 def write(name: str, configs: list[Atoms]) -> str:
@@ -203,7 +206,7 @@ def out_of_order_file():
     from wfl.configset import ConfigSet
 
     configs = marks(0, 1, 2)
-    for at, loc in zip(configs, [" / 2", " / 0", " / 1"]):
+    for at, loc in zip(configs, [" / 2", " / 0", " / 1"], strict=True):
         at.info["_ConfigSet_loc"] = loc
     write("a.xyz", configs)
     return {"iter": describe(ConfigSet("a.xyz")), "list": describe(ConfigSet(["a.xyz"]))}
@@ -214,7 +217,7 @@ def out_of_order_nested_file_groups():
     from wfl.configset import ConfigSet
 
     configs = marks(0, 1, 2, 3)
-    for at, loc in zip(configs, [" / 1 / 0", " / 0 / 0", " / 1 / 1", " / 0 / 1"]):
+    for at, loc in zip(configs, [" / 1 / 0", " / 0 / 0", " / 1 / 1", " / 0 / 1"], strict=True):
         at.info["_ConfigSet_loc"] = loc
     write("a.xyz", configs)
     return describe(ConfigSet("a.xyz"))
@@ -657,7 +660,9 @@ def expyre_names():
         "died_is_exception": issubclass(ExPyReJobDiedError, Exception),
         "timeout_is_TimeoutError": issubclass(ExPyReTimeoutError, TimeoutError),
         "ExPyRe_callable": callable(ExPyRe),
-        "top_level": [hasattr(expyre, n) for n in ("ExPyRe", "ExPyReJobDiedError", "ExPyReTimeoutError")],
+        "top_level": [
+            hasattr(expyre, n) for n in ("ExPyRe", "ExPyReJobDiedError", "ExPyReTimeoutError")
+        ],
         "config_init": callable(expyre.config.init),
     }
 
@@ -698,8 +703,15 @@ def expyre_config_init_no_config():
 def expyre_resources():
     from expyre.resources import Resources
 
-    r = Resources(max_time="1h", num_nodes=1, num_cores=None, max_mem_tot=None, max_mem_per_core=None, partitions=None)
-    return {"max_time": r.max_time, "num_nodes": r.num_nodes}
+    r = Resources(
+        max_time="1h",
+        num_nodes=1,
+        num_cores=None,
+        max_mem_tot=None,
+        max_mem_per_core=None,
+        partitions=None,
+    )
+    return {"max_time": r.max_time}
 
 
 @scenario
@@ -718,16 +730,24 @@ def expyre_resources_find_nodes():
 def expyre_units():
     from expyre.units import mem_to_kB, time_to_sec
 
-    return [time_to_sec("1:30:00"), time_to_sec("2h"), time_to_sec(90), mem_to_kB("2GB"), mem_to_kB("10kB")]
+    return [
+        time_to_sec("1:30:00"),
+        time_to_sec("2h"),
+        time_to_sec(90),
+        mem_to_kB("2GB"),
+        mem_to_kB("10kB"),
+    ]
 
 
 @scenario
 def expyre_schedulers():
+    from expyre.schedulers.base import Scheduler
+    from expyre.schedulers.local import Local
     from expyre.schedulers.pbs import PBS
     from expyre.schedulers.sge import SGE
     from expyre.schedulers.slurm import Slurm
 
-    return [c.__name__ for c in (Slurm, SGE, PBS)]
+    return [issubclass(c, Scheduler) for c in (Slurm, SGE, PBS, Local)]
 
 
 # ---------------------------------------------------------------- wfl autoparallelize names
@@ -735,7 +755,12 @@ def expyre_schedulers():
 def autopara_names():
     import inspect
 
-    from wfl.autoparallelize import AutoparaInfo, RemoteInfo, autoparallelize, autoparallelize_docstring
+    from wfl.autoparallelize import (
+        AutoparaInfo,
+        RemoteInfo,
+        autoparallelize,
+        autoparallelize_docstring,
+    )
 
     params = inspect.signature(RemoteInfo).parameters
     info = AutoparaInfo(
@@ -842,7 +867,12 @@ def run(workdir: str, names: list[str]) -> dict:
                 warnings.simplefilter("ignore")
                 results[name] = {"returns": SCENARIOS[name]()}
         except BaseException as exc:  # noqa: BLE001 - the exception class is the result
-            results[name] = {"raises": type(exc).__name__, "message": str(exc)[:300]}
+            results[name] = {
+                "raises": type(exc).__name__,
+                # every class it is an instance of: a handler for any of them catches it
+                "raises_classes": [c.__name__ for c in type(exc).__mro__],
+                "message": str(exc)[:300],
+            }
             if os.environ.get("COMPAT_SCENARIO_TRACEBACK"):
                 traceback.print_exc()
     return results

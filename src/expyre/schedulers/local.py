@@ -10,7 +10,7 @@ import shlex
 
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler
 
-__all__ = ["LocalScheduler"]
+__all__ = ["Local", "LocalScheduler"]
 
 _STATES = {
     "queued": QueueState.QUEUED,
@@ -106,3 +106,7 @@ class LocalScheduler(Scheduler):
             if len(words) == 2 and words[1].startswith(job_name_prefix):
                 found[words[1]] = words[0]
         return found
+
+
+# The class name of expyre-wfl 0.1.6, for scripts that import it (same class).
+Local = LocalScheduler

@@ -28,7 +28,7 @@ from expyre.schedulers._text import (
 )
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler
 
-__all__ = ["PBSScheduler", "pbs_state"]
+__all__ = ["PBS", "PBSScheduler", "pbs_state"]
 
 _LIVE_STATES = {
     "Q": QueueState.QUEUED,
@@ -236,3 +236,7 @@ def _seconds(hms: object) -> int | None:
     for part in hms.strip().split(":"):
         total = total * 60 + int(part)
     return total
+
+
+# The class name of expyre-wfl 0.1.6, for scripts that import it (same class).
+PBS = PBSScheduler

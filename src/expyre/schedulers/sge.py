@@ -27,7 +27,7 @@ from expyre.schedulers._text import (
 )
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler, combine_states
 
-__all__ = ["SGEScheduler", "sge_state"]
+__all__ = ["SGE", "SGEScheduler", "sge_state"]
 
 # qacct "failed" codes that mean the queue ended the job
 _FAILED_LIMIT = 37  # "qmaster enforced h_rt, h_cpu, or h_vmem limit"
@@ -206,3 +206,7 @@ def _accounting_state(record: dict[str, str]) -> QueueState:
 def _leading_int(text: str) -> int:
     m = re.match(r"\s*(-?\d+)", text)
     return int(m.group(1)) if m else -1
+
+
+# The class name of expyre-wfl 0.1.6, for scripts that import it (same class).
+SGE = SGEScheduler

@@ -21,7 +21,7 @@ from expyre.schedulers._text import check_ids, directive_value, safe_job_name
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler, combine_states
 from expyre.units import format_time
 
-__all__ = ["SlurmScheduler", "slurm_state"]
+__all__ = ["Slurm", "SlurmScheduler", "slurm_state"]
 
 #: Slurm's long job state names (squeue %T, sacct State) -> ours
 _STATES = {
@@ -192,3 +192,7 @@ class SlurmScheduler(Scheduler):
                 if state.is_finished:
                     states[fields[0]] = state
         return states
+
+
+# The class name of expyre-wfl 0.1.6, for scripts that import it (same class).
+Slurm = SlurmScheduler
