@@ -254,6 +254,8 @@ class ConfigSet:
         results keeps its nesting; otherwise a config's location is its index.
         """
         path, read_kwargs = source
+        if path.stat().st_size == 0:
+            return  # an output that received nothing (ASE cannot guess an empty file's format)
         for j, atoms in enumerate(ase.io.iread(path, **read_kwargs)):
             loc = atoms.info.get(LOC_KEY)
             yield (loc if isinstance(loc, str) and loc else loc_join("", j)), atoms

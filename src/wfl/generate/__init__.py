@@ -1,1 +1,1 @@
-"""Operations that generate new configurations (relaxations, molecular dynamics)."""
+"""Operations that generate new configurations (relaxations, molecular dynamics, AIRSS buildcell)."""
