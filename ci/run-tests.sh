@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the tests need and run them (the README's test command, via `make test`).
 #   - Python venv with the project, test tools and the fitters (gap_fit, pacemaker)
+#   - side venv .venv-ref with wfl 0.3.5 + expyre-wfl 0.1.6 (tests/compat compares against it)
 #   - system packages: Slurm, SGE, sshd/rsync, Quantum ESPRESSO (as root, no systemd)
 #   - start single-node Slurm, single-host SGE and an sshd on 127.0.0.1:2222
 #   - pytest, including the tests against the live daemons (--runremote) and the slow ones
@@ -11,6 +12,9 @@ t0=$(date +%s)
 bash ci/install-system-packages.sh
 bash ci/setup-python.sh "test,fit"
 bash ci/install-fitters.sh
+# the reference implementation, for tests/compat's both-ways comparison
+bash ci/setup-reference.sh
+export WFL_REFERENCE_VENV=${WFL_REFERENCE_VENV:-$PWD/.venv-ref}
 bash ci/start-slurm.sh
 bash ci/start-sge.sh
 bash ci/start-sshd.sh

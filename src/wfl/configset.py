@@ -48,6 +48,14 @@ def _loc_from_path(path: list[int]) -> str:
     return "".join(f"{_LOC_SEP}{i}" for i in path)
 
 
+class OutputsExistError(FileExistsError, ValueError):
+    """Output files exist that this output would replace, and ``overwrite`` is False.
+
+    A FileExistsError, as wfl 0.3.5 raised, and a ValueError (bad input), so handlers
+    written for either keep working.
+    """
+
+
 class OutputSpecAsInputError(ValueError, RuntimeError):
     """An OutputSpec was given where a ConfigSet's input belongs.
 
@@ -501,7 +509,7 @@ class OutputSpec:
             self.record_path(p).exists() for p in existing
         )
         if not interrupted:
-            raise FileExistsError(
+            raise OutputsExistError(
                 f"OutputSpec: output file(s) {', '.join(map(str, existing))} already exist; "
                 "pass overwrite=True to replace them, or delete them"
             )
@@ -557,8 +565,9 @@ class OutputSpec:
 
         Raises
         ------
-        FileExistsError
-            On the first store into files that already exist, unless ``overwrite=True``.
+        OutputsExistError
+            On the first store into files that already exist, unless ``overwrite=True``
+            (a FileExistsError and a ValueError).
         RuntimeError
             When calls with and without a location are mixed.
         ValueError

@@ -195,8 +195,10 @@ def outputs_done(outputs: Any, key: dict[str, str]) -> bool:
             )
     if len(records) < len(outputs.files):
         if unrecorded:
+            from wfl.configset import OutputsExistError  # a FileExistsError, as in wfl 0.3.5
+
             missing = [str(p) for p in outputs.files if p not in records]
-            raise ValueError(
+            raise OutputsExistError(
                 f"some output files exist without a completion record ({', '.join(unrecorded)}) "
                 f"while others are missing ({', '.join(missing)}); "
                 "pass overwrite=True or delete them"
