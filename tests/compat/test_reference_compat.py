@@ -55,7 +55,7 @@ DIFFERENCES: dict[str, tuple[dict, str]] = {
     "os_write_kwargs_format": ({"returns": 1}, "Binary output formats"),
     "cs_groups_nested_file": (
         {"returns": [[[0, " / 0"], [1, " / 1"]], [[2, " / 0"]]]},
-        "groups() of a file",
+        "`groups()` of a file",
     ),
     "map_rerun_changed_inputs": ({"raises": "ValueError"}, "Stale outputs are refused"),
 }
