@@ -32,7 +32,7 @@ def _drop_first_parameter(params: str) -> str:
 
 
 def autoparallelize_docstring(
-    wrapper: Callable, op: Callable, input_type: str = "Atoms"
+    wrapper: Callable, op: Callable, input_type: str = "Atoms", input_arg: int | str = 0
 ) -> Callable:
     """Give ``wrapper`` a docstring: ``op``'s, with inputs/outputs/autopara_info parameters.
 
@@ -45,6 +45,9 @@ def autoparallelize_docstring(
         parameter is that list.
     input_type : str, default "Atoms"
         What the items are, for the text.
+    input_arg : int or str, default 0
+        Accepted for wrappers written for wfl 0.3.5; the items are always ``op``'s first
+        parameter, whose entry is left out of the text.
 
     Returns
     -------
