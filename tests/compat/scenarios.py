@@ -752,6 +752,27 @@ def expyre_schedulers():
 
 
 # ---------------------------------------------------------------- wfl autoparallelize names
+_REMOTEINFO_KEYWORDS = [
+    "sys_name",
+    "job_name",
+    "resources",
+    "num_inputs_per_queued_job",
+    "pre_cmds",
+    "post_cmds",
+    "env_vars",
+    "input_files",
+    "output_files",
+    "header_extra",
+    "exact_fit",
+    "partial_node",
+    "timeout",
+    "check_interval",
+    "ignore_failed_jobs",
+    "resubmit_killed_jobs",
+    "hash_ignore",
+]
+
+
 @scenario
 def autopara_names():
     import inspect
@@ -779,7 +800,9 @@ def autopara_names():
         resubmit_killed_jobs=False, hash_ignore=[],
     )  # fmt: skip
     return {
-        "remoteinfo_params": list(params),
+        # the first four are passed positionally in scripts; the rest by keyword
+        "remoteinfo_positional": list(params)[:4],
+        "remoteinfo_keywords": [name in params for name in _REMOTEINFO_KEYWORDS],
         "autopara_info": [info.num_inputs_per_python_subprocess, info.remote_label],
         "remoteinfo": [ri.sys_name, ri.job_name, ri.num_inputs_per_queued_job],
         "callables": [callable(autoparallelize), callable(autoparallelize_docstring)],
