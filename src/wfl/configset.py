@@ -739,9 +739,14 @@ class OutputSpec:
         return top
 
     def to_ConfigSet(self) -> ConfigSet:  # noqa: N802 - name fixed by the user's API
-        """The stored results as a ConfigSet (files are read from disk when iterated)."""
+        """The stored results as a ConfigSet (files are read from disk when iterated).
+
+        In memory, results come in the order of their locations (as a nested list built
+        from them would give; stable for equal ones), which is the input order whenever the
+        inputs' locations are in order. Files keep the order results were stored in.
+        """
         if self.files is None:
-            return ConfigSet._from_located(self._memory)
+            return ConfigSet._from_located(sorted(self._memory, key=lambda p: loc_split(p[0])))
         names = [str(p) for p in self.files]
         return ConfigSet(names[0] if self.single_file else names)
 

@@ -214,6 +214,33 @@ def out_of_order_file():
 
 
 @scenario
+def out_of_order_file_through_map():
+    """An operation over a file whose stored locations are out of order, to memory and file."""
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.map import map as wfl_map
+
+    configs = marks(0, 1, 2, 3)
+    for at, loc in zip(configs, [" / 1 / 0", " / 0 / 0", " / 1 / 1", " / 0 / 1"], strict=True):
+        at.info["_ConfigSet_loc"] = loc
+    write("a.xyz", configs)
+    return {
+        "memory": describe(wfl_map(ConfigSet("a.xyz"), OutputSpec(), _double)),
+        "file": describe(wfl_map(ConfigSet(["a.xyz"]), OutputSpec("o.xyz"), _double)),
+    }
+
+
+@scenario
+def os_memory_out_of_order_store():
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec()
+    for i, loc in [(2, " / 2"), (0, " / 0"), (1, " / 1 / 0")]:
+        out.store(mark(i), loc)
+    out.close()
+    return describe(out.to_ConfigSet())
+
+
+@scenario
 def out_of_order_nested_file_groups():
     from wfl.configset import ConfigSet
 
