@@ -14,7 +14,7 @@ if [ -x "$venv/bin/python" ] && [ "$(have)" = "$want" ]; then
     echo "[setup-reference] $venv already has wfl==0.3.5 expyre-wfl==0.1.6" >&2
     exit 0
 fi
-python3 -m venv "$venv"
+"${PYTHON:-python3}" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q "wfl==0.3.5" "expyre-wfl==0.1.6"
 if [ "$(have)" != "$want" ]; then
