@@ -7,7 +7,8 @@ The scenarios of ``scenarios.py`` (small user scripts using only the public API)
 - through the reference itself when it is installed in a side venv (``$WFL_REFERENCE_VENV``,
   default ``.venv-ref`` in the repository; ``ci/setup-reference.sh`` creates it): live
   reference results must equal the recorded ones (so the record never goes stale) and ours.
-  Without it, those tests are skipped with a reason saying how to install it.
+  Without it, those tests are skipped with a reason saying how to install it, unless
+  ``WFL_REFERENCE_VENV`` is set (as ``make test`` does): then a missing venv fails.
 
 Scenarios where this project is deliberately different are listed in ``DIFFERENCES`` with
 our expected result; each is described in the README's "Differences from wfl 0.3.5".
@@ -94,6 +95,11 @@ def ours(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> dict:
     python = _reference_python()
+    if not python.exists() and os.environ.get("WFL_REFERENCE_VENV"):
+        # asked for explicitly (ci/run-tests.sh sets it): a missing reference is a failure
+        pytest.fail(
+            f"WFL_REFERENCE_VENV is set but {python} does not exist; run ci/setup-reference.sh"
+        )
     if not python.exists():
         pytest.skip(
             f"reference wfl 0.3.5 / expyre-wfl 0.1.6 not installed at {python.parent.parent} "
