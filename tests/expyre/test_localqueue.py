@@ -112,6 +112,10 @@ def test_crashed_wrapper_and_job_free_their_cores(tmp_path):
     first = queue.submit(str(_script(tmp_path, "crash", "sleep 300", cores=2)), str(tmp_path))
     _wait_state(queue, first, {"running"})
     record = queue.jobs / first
+    # "running" is reported once cores are taken, a moment before the job's pid is recorded
+    deadline = time.monotonic() + 60
+    while not (record / "child_pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     for name in ("child_pid", "pid"):  # kill -9 everything of the job: nothing records an exit
         pgid = int((record / name).read_text().split()[0])
         os.killpg(pgid, signal.SIGKILL)
