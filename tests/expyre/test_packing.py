@@ -137,3 +137,26 @@ def test_a_finished_packed_chunk_wakes_the_waiting_driver(project, tmp_path):
     assert not waiter.is_alive(), "the driver was not woken by its finished chunks"
     assert seen[0] == ("pk_quick", False)  # yielded while the allocation still ran pk_slow
     assert [name for name, _ in seen] == ["pk_quick", "pk_slow"]
+
+
+def test_plain_and_packed_jobs_share_one_status_query_per_poll(project, tmp_path, monkeypatch):
+    from expyre.poll import refresh_jobs
+    from expyre.system import System
+
+    plain = _chunks(tmp_path, [80, 81], seconds=30.0)
+    for job in plain:
+        job.start(ONE_CORE, partial_node=True)
+    packed = _chunks(tmp_path, [82, 83, 84], seconds=30.0)
+    start_packed(packed, ONE_CORE, max_allocations=2, partial_node=True)
+    calls = []
+    original = System.status
+    monkeypatch.setattr(
+        System, "status", lambda self, ids: calls.append(ids) or original(self, ids)
+    )
+    refresh_jobs(plain + packed)
+    assert len(calls) == 1  # one query for 2 plain jobs and 2 allocations of 3 chunks
+    assert sorted(calls[0]) == sorted(
+        [j.remote_id for j in plain] + allocation_ids(packed[0].remote_id)
+    )
+    for job in plain + packed:
+        job.cancel()
