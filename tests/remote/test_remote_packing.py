@@ -89,7 +89,9 @@ def test_job_array_one_submit_for_many_chunks_then_cancel_and_rerun(
     remote_project, sys_name, sys_config, tmp_path, monkeypatch
 ):
     if sys_config["scheduler"] == "local":
-        pytest.skip("the local queue has no job arrays (refused clearly: see test_packing)")
+        pytest.skip(
+            "not applicable: the local queue has no job arrays (refused clearly, see test_packing)"
+        )
     log_dir = tmp_path / "runs"
     log_dir.mkdir()
     submits = []
