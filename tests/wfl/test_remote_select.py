@@ -104,6 +104,9 @@ def _relax_step(autopara_info):
 
 
 def test_unmatched_call_says_so_at_once_naming_its_keys_and_the_nearest_key(monkeypatch, capsys):
+    from wfl.autoparallelize import select
+
+    monkeypatch.setattr(select, "_cache", {})  # no process-exit warning for these test keys
     typo = "wfl/test_remote_select.py::_relax_stpe"
     other = "calculators/generic.py::calculate"
     monkeypatch.setenv("WFL_EXPYRE_INFO", json.dumps({other: RI, typo: RI}))
