@@ -33,6 +33,7 @@ class _LazyGroup(click.Group):
         "logs": ("expyre.cli.inspecting", "logs_command"),
         "report": ("expyre.cli.report", "report_command"),
         "check": ("expyre.cli.check", "check_command"),
+        "plan": ("expyre.cli.plan", "plan_command"),
     }
 
     def list_commands(self, ctx):
@@ -72,6 +73,7 @@ def cli(ctx: click.Context, root: str | None, dbfile: str | None) -> None:
       xpr rm --cancel -c -n test -y  cancel matching queued jobs, then delete them
       xpr report -o jobs.html        one HTML page: counts, table, failures, timeline
       xpr check SYSTEM               preflight + one tiny job on SYSTEM
+      xpr plan -- python wf.py       what wf.py would submit (submits nothing)
     """
     ctx.obj = Project(root, dbfile)
 

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from wfl.autoparallelize import plan
 from wfl.autoparallelize.autoparainfo import AutoparaInfo
 from wfl.autoparallelize.completion import incomplete_marker, operation_key, outputs_done
 from wfl.autoparallelize.pool import run_items
@@ -154,6 +155,8 @@ def _run(
         if problems:
             raise PreflightError(op.__qualname__, problems) from None
         raise
+    if plan.active():  # $WFL_PLAN: record what would run, run nothing
+        return plan.plan_call(op, inputs, outputs, key, items, rng, args, kwargs, info, remote_info)
     if outputs_done(outputs, key):
         # a user rerunning a script should see why a step took no time (stderr, one line)
         print(

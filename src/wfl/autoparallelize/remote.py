@@ -128,8 +128,18 @@ def make_job(
     """
     from expyre.func import ExPyRe
 
-    return ExPyRe(
-        name,
+    return ExPyRe(name, **job_arguments(remote_info, function, args, kwargs, unhashed_kwargs))
+
+
+def job_arguments(
+    remote_info: RemoteInfo,
+    function: Callable,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    unhashed_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of the ExPyRe of one job (shared with plan mode's key preview)."""
+    return dict(
         function=call_in_job,
         args=[function, list(args), dict(kwargs)],
         kwargs={"unhashed_kwargs": dict(unhashed_kwargs or {})},
@@ -296,11 +306,14 @@ def run_queued(
     if autopara_info.initializer is not None:
         unhashed["__initializer__"] = autopara_info.initializer
 
+    from wfl.autoparallelize import plan
+
+    new_job = plan.planned_job if plan.active() else make_job  # a plan creates no job
     jobs, bounds = [], []
     for n, start in enumerate(range(0, len(items), chunk_size)):
         stop = min(start + chunk_size, len(items))
         chunk_rngs = None if item_rngs is None else item_rngs[start:stop]
-        job = make_job(
+        job = new_job(
             remote_info,
             f"{remote_info.job_name}_chunk_{n}",
             run_chunk,
@@ -313,6 +326,8 @@ def run_queued(
         )
         jobs.append(job)
         bounds.append((start, stop))
+    if new_job is not make_job:
+        return jobs  # plan mode: what each job would do, nothing submitted
     start_new_and_failed_jobs(jobs, remote_info)
 
     values = gather(jobs, remote_info, remote_info.job_name)

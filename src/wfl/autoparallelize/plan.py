@@ -1,0 +1,174 @@
+"""Plan mode of autoparallelize: ``$WFL_PLAN`` set means "say what would run, run nothing".
+
+Every autoparallelized call the script reaches appends one record to the plan file (see
+:mod:`expyre.plan`; ``xpr plan -- python script.py`` sets the variable and prints the plan):
+
+* outputs already complete: the call is skipped as in a real run and returns the stored
+  outputs, so later calls see real inputs;
+* otherwise nothing runs -- no queued job is created or submitted, and calls that would run
+  in the local pool do not run either (a plan spends nothing). The call returns an *empty*
+  ConfigSet, remembered as pending: a later call whose inputs are such a ConfigSet is marked
+  "inputs computed by an earlier step: counts unknown" and lists no jobs, because neither
+  the number of its items nor their job keys can be known before the earlier step runs.
+  Outputs are not written, so a later real run does all the work.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from wfl.configset import ConfigSet
+
+# ConfigSets returned by planned (not run) calls: their contents are not known yet
+_pending: weakref.WeakSet = weakref.WeakSet()
+
+
+def active() -> bool:
+    """True when ``$WFL_PLAN`` names a plan file (plan mode)."""
+    from expyre.plan import plan_file
+
+    return plan_file() is not None
+
+
+def _call_name(op: Callable) -> str:
+    """``end/of/path.py::function`` of the function that called autoparallelize."""
+    from wfl.autoparallelize.select import user_frames
+
+    frames = user_frames()
+    if not frames:
+        return getattr(op, "__qualname__", repr(op))
+    filename, _, qualname = frames[-1]
+    parts = filename.replace("\\", "/").split("/")
+    return f"{'/'.join(parts[-2:])}::{qualname}"
+
+
+def _matched_key(autopara_info: Any) -> str | None:
+    """The WFL_EXPYRE_INFO key this call matched (None: remote_info given in code)."""
+    if getattr(autopara_info, "remote_info", None) is not None:
+        return None
+    from wfl.autoparallelize.select import selection_from_env, user_frames
+
+    selection = selection_from_env()
+    if selection is None:
+        return None
+    if selection.applies_to_all is not None:
+        return "(every call: the value has no selector keys)"
+    label = getattr(autopara_info, "remote_label", None)
+    frames = user_frames()
+    for selector in selection.selectors:
+        if selector.matches(frames, label):
+            return selector.key
+    return None
+
+
+def _labels(autopara_info: Any) -> list[str]:
+    label = getattr(autopara_info, "remote_label", None)
+    return [label] if label else []
+
+
+def plan_call(
+    op: Callable,
+    inputs: ConfigSet,
+    outputs: Any,
+    key: dict,
+    items: list,
+    rng: Any,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    autopara_info: Any,
+    remote_info: Any,
+) -> ConfigSet:
+    """Record what this call would do and return; runs nothing, writes no output.
+
+    Parameters
+    ----------
+    op, items, args, kwargs, autopara_info
+        As in a real call (see :func:`wfl.autoparallelize.remote.run_queued`).
+    inputs : ConfigSet
+        The call's inputs, to tell whether an earlier planned call would compute them.
+    outputs, key
+        The OutputSpec and the call's completion key: complete outputs are skipped (and
+        returned) as in a real run.
+    rng : numpy.random.Generator or None
+        The caller's generator (children are spawned as in a real call: job keys depend on them).
+    remote_info : RemoteInfo or None
+        None: the call would run in the local pool.
+
+    Returns
+    -------
+    ConfigSet
+        The stored outputs when complete, else an empty ConfigSet remembered as pending.
+    """
+    from expyre.plan import append_record, preview_submission
+    from wfl.autoparallelize.completion import outputs_done
+
+    pending = inputs in _pending
+    record: dict[str, Any] = {
+        "call": _call_name(op),
+        "labels": _labels(autopara_info),
+        "num_items": None if pending else len(items),
+        "inputs_pending": pending,
+    }
+    if not pending:
+        try:
+            done = outputs_done(outputs, key)
+        except ValueError as exc:  # e.g. outputs made by other inputs: a real run stops here
+            record["error"] = str(exc)
+            done = False
+        if done:
+            append_record({**record, "where": "done"})
+            return outputs.to_ConfigSet()
+    item_rngs = list(rng.spawn(len(items))) if rng is not None else None
+    if remote_info is None:
+        record["where"] = "here"
+    else:
+        from wfl.autoparallelize.remote import job_env_vars, run_queued
+
+        record.update(
+            where="queue",
+            matched=_matched_key(autopara_info),
+            resources=dict(remote_info.resources)
+            if hasattr(remote_info.resources, "keys")
+            else str(remote_info.resources),
+            submission=preview_submission(
+                remote_info.resources,
+                job_name=remote_info.job_name,
+                system_name=remote_info.sys_name,
+                header_extra=remote_info.header_extra,
+                exact_fit=remote_info.exact_fit,
+                partial_node=remote_info.partial_node,
+                env_vars=job_env_vars(remote_info),
+            ),
+            jobs=[]
+            if pending
+            else run_queued(
+                op, items, [], item_rngs, None, args, kwargs, autopara_info, remote_info
+            ),
+        )
+        if remote_info.max_allocations is not None or remote_info.job_array:
+            record["packing"] = (
+                f"max_allocations={remote_info.max_allocations}, job_array={remote_info.job_array}"
+                " (the header shown is that of one job of its own)"
+            )
+    append_record(record)
+    result = ConfigSet([])
+    _pending.add(result)
+    return result
+
+
+def planned_job(
+    remote_info: Any,
+    name: str,
+    function: Callable,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    unhashed_kwargs: dict[str, Any] | None = None,
+) -> dict:
+    """Plan-mode stand-in for :func:`wfl.autoparallelize.remote.make_job`: the job's fate
+    (reuse / new / replaces stale) from its key, with no row, directory or submission."""
+    from expyre.plan import preview_job
+    from wfl.autoparallelize.remote import job_arguments
+
+    return preview_job(name, **job_arguments(remote_info, function, args, kwargs, unhashed_kwargs))
