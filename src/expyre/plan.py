@@ -52,22 +52,43 @@ def plan_file() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def _same_call_rows(config: ProjectConfig, call_digest: str) -> list[dict]:
-    """Rows for the same call, newest first, read without creating or migrating anything."""
+def _read_db(config: ProjectConfig, sql: str, params: tuple) -> list[dict]:
+    """Rows of a read-only query; none when the project has no database yet."""
     path = config.db_path
     if not path.is_file():
         return []  # a fresh project: every job is new, and the plan must not create the db
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60.0)
-    conn.row_factory = sqlite3.Row
     try:
-        rows = conn.execute(
-            "SELECT id, name, status, key, code_fingerprint FROM jobs WHERE call_digest = ?"
-            " AND status NOT IN ('cleaned', 'stale') ORDER BY created_at DESC",
-            (call_digest,),
-        ).fetchall()
-    finally:
-        conn.close()
-    return [dict(r) for r in rows]
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60.0)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(sql, params).fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise RuntimeError(
+            f"the plan cannot read the jobs database {path} ({exc}), so it cannot tell which "
+            "jobs would be reused; check it with `xpr ls`"
+        ) from None
+
+
+def _same_call_rows(config: ProjectConfig, call_digest: str) -> list[dict]:
+    """Live or finished rows for the same call, newest first."""
+    return _read_db(
+        config,
+        "SELECT id, name, status, key, code_fingerprint FROM jobs WHERE call_digest = ?"
+        " AND status NOT IN ('cleaned', 'stale') ORDER BY created_at DESC",
+        (call_digest,),
+    )
+
+
+def _latest_of_name(config: ProjectConfig, name: str) -> dict | None:
+    """The newest job with this name (a job name is the same for the same chunk of a call)."""
+    rows = _read_db(
+        config,
+        "SELECT id, status FROM jobs WHERE name = ? ORDER BY created_at DESC LIMIT 1",
+        (name,),
+    )
+    return rows[0] if rows else None
 
 
 def preview_job(
@@ -90,8 +111,8 @@ def preview_job(
     -------
     dict
         ``name``, ``verdict`` (:data:`REUSE`, :data:`NEW` or :data:`STALE`), ``job_id``
-        (the existing job's id, or None), ``status`` (its state), ``reason`` (why, for a
-        stale one), ``key``.
+        (the existing job's id, or None), ``status`` (its state), ``reason`` (why: for a
+        stale one, and for a new one when an earlier job of the same name exists), ``key``.
     """
     config = config or load_config()
     key = job_key(
@@ -121,6 +142,12 @@ def preview_job(
             "status": old["status"],
             "reason": reason,
         }
+    earlier = _latest_of_name(config, name)
+    if earlier is not None:
+        # same job name, other call digest: the chunk's arguments, items or input files differ
+        reason = f"an earlier job of this name ({earlier['id']}) was for other arguments, inputs or input files"
+        return {**out, "verdict": NEW, "job_id": earlier["id"], "status": earlier["status"],
+                "reason": reason}  # fmt: skip
     return {**out, "verdict": NEW}
 
 
@@ -269,6 +296,8 @@ def render(records: list[dict]) -> str:
             what = job["verdict"]
             if job["verdict"] == REUSE:
                 what += f" {job['job_id']} ({job['status']})"
+            elif job["verdict"] == NEW and job.get("reason"):
+                what += f": {job['reason']}"
             elif job["verdict"] == STALE:
                 what += f" {job['job_id']} ({job['status']}): {job['reason']}"
             lines.append(f"      {job['name']:<28} {what}")

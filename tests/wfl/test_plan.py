@@ -146,6 +146,14 @@ def test_plan_after_a_real_run_reuses_and_after_a_code_edit_replaces_stale(workf
     # the plan only looked: the old jobs are not marked stale, nothing new was recorded
     assert _rows(workflow) == rows_after_run
 
+    # an argument changes (the scale factor): other calls, so new jobs, and the plan says why
+    wf = tmp_path / "wf.py"
+    wf.write_text(wf.read_text().replace("1.01", "1.03"))
+    first = _block(_plan(tmp_path), 1)
+    assert first.count(" new: an earlier job of this name (first_chunk_") == 2
+    assert "other arguments, inputs or input files" in first
+    assert _rows(workflow) == rows_after_run
+
 
 def test_plan_env_var_directly_and_show(workflow, tmp_path, monkeypatch):
     plan_file = tmp_path / "plan.jsonl"

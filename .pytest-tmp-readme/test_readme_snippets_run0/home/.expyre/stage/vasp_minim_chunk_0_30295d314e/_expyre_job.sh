@@ -1,0 +1,22 @@
+#!/bin/bash
+#LOCAL --job-name=vasp_minim_chunk_0_30295d314e
+#LOCAL --partition=local
+#LOCAL --capacity=2
+#LOCAL --cores=2
+#LOCAL --time=86400
+#LOCAL --stdout=/work/wt/plan/.pytest-tmp-readme/test_readme_snippets_run0/home/.expyre/stage/vasp_minim_chunk_0_30295d314e/_expyre_job.stdout
+#LOCAL --stderr=/work/wt/plan/.pytest-tmp-readme/test_readme_snippets_run0/home/.expyre/stage/vasp_minim_chunk_0_30295d314e/_expyre_job.stderr
+# expyre job vasp_minim_chunk_0_30295d314e (generated; edits are overwritten)
+cd /work/wt/plan/.pytest-tmp-readme/test_readme_snippets_run0/home/.expyre/stage/vasp_minim_chunk_0_30295d314e || exit 97
+export EXPYRE_JOB_ID=vasp_minim_chunk_0_30295d314e
+export EXPYRE_NUM_NODES=1
+export EXPYRE_NUM_CORES=2
+export EXPYRE_NUM_CORES_PER_NODE=2
+export EXPYRE_NCORES_PER_NODE=2
+export VASP_COMMAND="/path/to/vasp"
+export VASP_PP_PATH="POTCARs"
+export WFL_VASP_KWARGS="{\"ncore\": ${EXPYRE_NCORES_PER_NODE}}"
+export WFL_NUM_PYTHON_SUBPROCESSES="${EXPYRE_NUM_CORES_PER_NODE}"
+/work/wt/plan/.venv/bin/python3 -m expyre.runner /work/wt/plan/.pytest-tmp-readme/test_readme_snippets_run0/home/.expyre/stage/vasp_minim_chunk_0_30295d314e
+expyre_exit_code=$?
+exit $expyre_exit_code
