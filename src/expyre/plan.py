@@ -258,8 +258,11 @@ def render(records: list[dict]) -> str:
         if rec["where"] == "done":
             lines.append("    outputs already complete: skipped, nothing runs")
             continue
-        if rec.get("error"):
-            lines.append(f"    a real run would stop here: {rec['error']}")
+        error = rec.get("error")
+        if error and error.startswith("the plan"):
+            lines.append(f"    {error}")
+        elif error:
+            lines.append(f"    a real run would stop here: {error}")
         items = "unknown" if rec.get("num_items") is None else str(rec["num_items"])
         pending_note = (
             "  (inputs computed by an earlier step, which a plan does not run)"

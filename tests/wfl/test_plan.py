@@ -175,3 +175,31 @@ def test_plan_env_var_directly_and_show(workflow, tmp_path, monkeypatch):
     )
     assert shown.returncode == 0, shown.stderr
     assert "jobs: 2 new" in shown.stdout and "runs here" in shown.stdout
+
+
+def _fit_like(x):
+    return x + 1
+
+
+def test_whole_call_jobs_a_plan_cannot_stand_in_for_stop_the_plan(
+    make_local_project, tmp_path, monkeypatch
+):
+    """Fits go to the queue as whole calls; their results cannot be faked, so the plan
+    records the jobs and stops the script there, with nothing submitted."""
+    from wfl.autoparallelize.plan import PlanStopped
+    from wfl.autoparallelize.remoteinfo import RemoteInfo
+    from wfl.autoparallelize.single_job import run_as_single_jobs
+
+    root = make_local_project(cores=2)
+    plan_file = tmp_path / "plan.jsonl"
+    monkeypatch.setenv("WFL_PLAN", str(plan_file))
+    info = RemoteInfo.from_value({**REMOTE, "job_name": "fit"})
+    calls = [(_fit_like, [1], {}), (_fit_like, [2], {})]
+    with pytest.raises(PlanStopped, match="fit_a, fit_b"):
+        run_as_single_jobs(calls, info, ["fit_a", "fit_b"])
+    (record,) = [json.loads(line) for line in plan_file.read_text().splitlines()]
+    assert [(j["name"], j["verdict"]) for j in record["jobs"]] == [
+        ("fit_a", "new"),
+        ("fit_b", "new"),
+    ]
+    assert sorted(p.name for p in root.iterdir()) == ["config.json"]

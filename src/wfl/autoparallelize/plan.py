@@ -158,6 +158,56 @@ def plan_call(
     return result
 
 
+class PlanStopped(RuntimeError):
+    """Plan mode reached a call whose results it cannot stand in for (a fit as queued jobs)."""
+
+
+def stop_at_single_jobs(calls: Sequence[tuple], remote_info: Any, job_names: Sequence[str]) -> None:
+    """Record whole calls sent as queued jobs (fits), then stop the script.
+
+    A fit's result (a potential file, a model) cannot be replaced by an empty stand-in the
+    way a ConfigSet can, so the plan ends here: the record says what would be submitted.
+
+    Raises
+    ------
+    PlanStopped
+        Always, naming the jobs.
+    """
+    from expyre.plan import append_record, preview_submission
+
+    append_record(
+        {
+            "call": _call_name(calls[0][0]) if calls else "(no calls)",
+            "labels": [],
+            "num_items": len(calls),
+            "inputs_pending": False,
+            "where": "queue",
+            "matched": "(a fit's *_REMOTEINFO variable or remote_info)",
+            "resources": dict(remote_info.resources)
+            if hasattr(remote_info.resources, "keys")
+            else str(remote_info.resources),
+            "submission": preview_submission(
+                remote_info.resources,
+                job_name=remote_info.job_name,
+                system_name=remote_info.sys_name,
+                header_extra=remote_info.header_extra,
+                exact_fit=remote_info.exact_fit,
+                partial_node=remote_info.partial_node,
+            ),
+            "jobs": [
+                planned_job(remote_info, name, function, args, kwargs)
+                for (function, args, kwargs), name in zip(calls, job_names, strict=True)
+            ],
+            "error": "the plan stops here: a fit's result cannot be stood in for",
+        }
+    )
+    raise PlanStopped(
+        f"plan mode stops at {len(calls)} whole call(s) sent as queued jobs "
+        f"({', '.join(job_names)}): their results (fitted models) cannot be stood in for; "
+        "the plan above lists them, nothing was submitted"
+    )
+
+
 def planned_job(
     remote_info: Any,
     name: str,

@@ -101,6 +101,10 @@ def run_as_single_jobs(
             "output_files": list(remote_info.output_files) + list(output_files),
         }
     )
+    from wfl.autoparallelize import plan
+
+    if plan.active():  # a plan submits nothing
+        plan.stop_at_single_jobs(calls, info, job_names)
     jobs = [
         make_job(info, name, function, args, kwargs)
         for (function, args, kwargs), name in zip(calls, job_names, strict=True)
