@@ -8,6 +8,7 @@ without a result (killed by the queue, out of time or memory, node failure), and
 from __future__ import annotations
 
 __all__ = [
+    "CodeChangedError",
     "ExPyReJobDiedError",
     "ExPyReTimeoutError",
     "JobDiedError",
@@ -131,3 +132,32 @@ class JobDiedError(RemoteJobError, ExPyReJobDiedError):
 
 class JobNotReady(ExPyReTimeoutError):
     """``get_results`` / ``wait_for_jobs`` timed out before the job(s) finished."""
+
+
+class CodeChangedError(RuntimeError):
+    """Raised inside a job that refuses to run: its code changed after it was submitted.
+
+    Functions from importable modules are pickled by reference, so a job imports their code
+    when it starts. Had the file been edited meanwhile, the job would compute with the new
+    code under the key (and the cached result) of the old code.
+
+    Attributes
+    ----------
+    changed : list of str
+        ``module:qualname`` of each function or class whose code differs.
+    """
+
+    def __init__(self, changed: list[str]) -> None:
+        self.changed = list(changed)
+        shown = ", ".join(self.changed[:5]) + (
+            f" and {len(self.changed) - 5} more" if len(self.changed) > 5 else ""
+        )
+        super().__init__(
+            f"code changed since submission: {shown} differs from the code this job was "
+            "submitted with (edited after the job was queued), so the job refused to run "
+            "rather than compute with other code under the old code's key; rerun the "
+            "script: it submits a new job for the edited code"
+        )
+
+    def __reduce__(self):
+        return (CodeChangedError, (self.changed,))

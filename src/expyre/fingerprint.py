@@ -23,7 +23,12 @@ from typing import Any
 
 from expyre.digest import qualified_name
 
-__all__ = ["ALWAYS_FINGERPRINTED_PACKAGES", "code_fingerprint"]
+__all__ = [
+    "ALWAYS_FINGERPRINTED_PACKAGES",
+    "changed_code",
+    "code_digests",
+    "code_fingerprint",
+]
 
 # Top-level packages whose code always counts as "user code", wherever they are installed:
 # editing wfl's own operations must invalidate cached jobs just like editing a user's script.
@@ -158,24 +163,17 @@ def _cell_is_set(cell: types.CellType) -> bool:
     return True
 
 
+def _object_digest(obj: Any) -> str:
+    source = _normalised_source(obj)
+    if source is None and isinstance(obj, types.FunctionType):
+        # no source (e.g. exec'd code): fall back on the byte code and constants
+        source = repr((obj.__code__.co_code, obj.__code__.co_consts, obj.__code__.co_names))
+    return hashlib.sha256(str(source).encode()).hexdigest()
+
+
 @functools.lru_cache(maxsize=1024)
-def code_fingerprint(*funcs: Callable) -> str:
-    """Fingerprint of the code of ``funcs`` and what they reach in user code.
-
-    Parameters
-    ----------
-    *funcs : callable
-        Functions or classes. Functions and classes they refer to by (global or closure)
-        name are followed when they live in user code or in ``wfl``; third-party packages
-        contribute their installed distribution version; the standard library contributes
-        nothing but the Python minor version.
-
-    Returns
-    -------
-    str
-        Hex sha256 digest. Editing a comment or docstring leaves it unchanged.
-    """
-    h = hashlib.sha256(f"python{sys.version_info[0]}.{sys.version_info[1]}".encode())
+def _parts(*funcs: Callable) -> tuple[str, ...]:
+    """Sorted ``pkg:<top>:<version>`` and ``code:<module>:<qualname>:<digest>`` entries."""
     seen: set[int] = set()
     parts: list[str] = []
     stack = list(funcs)
@@ -196,14 +194,101 @@ def code_fingerprint(*funcs: Callable) -> str:
             continue
         if kind in ("stdlib", "builtin") or isinstance(obj, types.ModuleType):
             continue
-        source = _normalised_source(obj)
-        if source is None and isinstance(obj, types.FunctionType):
-            # no source (e.g. exec'd code): fall back on the byte code and constants
-            source = repr((obj.__code__.co_code, obj.__code__.co_consts, obj.__code__.co_names))
-        parts.append(
-            f"code:{qualified_name(obj)}:{hashlib.sha256(str(source).encode()).hexdigest()}"
-        )
+        parts.append(f"code:{qualified_name(obj)}:{_object_digest(obj)}")
         stack.extend(_reached_objects(obj))
-    for part in sorted(set(parts)):
+    return tuple(sorted(set(parts)))
+
+
+def code_fingerprint(*funcs: Callable) -> str:
+    """Fingerprint of the code of ``funcs`` and what they reach in user code.
+
+    Parameters
+    ----------
+    *funcs : callable
+        Functions or classes. Functions and classes they refer to by (global or closure)
+        name are followed when they live in user code or in ``wfl``; third-party packages
+        contribute their installed distribution version; the standard library contributes
+        nothing but the Python minor version.
+
+    Returns
+    -------
+    str
+        Hex sha256 digest. Editing a comment or docstring leaves it unchanged.
+    """
+    h = hashlib.sha256(f"python{sys.version_info[0]}.{sys.version_info[1]}".encode())
+    for part in _parts(*funcs):
         h.update(part.encode() + b"\n")
     return h.hexdigest()
+
+
+# the walk is what is cached (shared with code_digests); keep the cache_clear() that
+# code_fingerprint had when it held the cache itself
+code_fingerprint.cache_clear = _parts.cache_clear  # type: ignore[attr-defined]
+
+
+def code_digests(*funcs: Callable) -> dict[str, str]:
+    """Digest of each user-code function and class the fingerprint of ``funcs`` covers.
+
+    Returns
+    -------
+    dict
+        ``"module:qualname" -> sha256 of its normalised source``: what a job records so
+        that, later, exactly the functions whose code changed can be named.
+    """
+    out = {}
+    for part in _parts(*funcs):
+        if part.startswith("code:"):
+            name, digest = part[len("code:") :].rsplit(":", 1)
+            out[name] = digest
+    return out
+
+
+def _resolve(name: str) -> list[Any]:
+    """The code objects ``module:qualname`` names as importing it now gives ([] if none).
+
+    A property stands for its getter, setter and deleter (they share its qualname).
+    """
+    import importlib
+
+    module_name, _, qualname = name.partition(":")
+    if module_name in ("", "__main__") or "<locals>" in qualname or "<lambda>" in qualname:
+        return []  # pickled by value: its code travels inside the job and cannot change
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for attr in qualname.split("."):
+            # the class __dict__ first: getattr would call a property or bind a method
+            obj = (
+                vars(obj)[attr]
+                if isinstance(obj, type) and attr in vars(obj)
+                else getattr(obj, attr)
+            )
+    except Exception:  # noqa: BLE001 - renamed or removed: nothing to compare against
+        return []
+    if isinstance(obj, property):
+        return [f for f in (obj.fget, obj.fset, obj.fdel) if f is not None]
+    if isinstance(obj, staticmethod | classmethod | types.MethodType):
+        return [obj.__func__]
+    return [obj]
+
+
+def changed_code(recorded: dict[str, str]) -> list[str]:
+    """Names among ``recorded`` whose code, as importable now, differs from the recording.
+
+    Parameters
+    ----------
+    recorded : dict
+        ``code_digests(...)`` taken when the job was submitted.
+
+    Returns
+    -------
+    list of str
+        ``module:qualname`` of every function or class that is imported by reference and
+        whose normalised source changed. Objects pickled by value (``__main__``, local
+        functions) are frozen inside the job and never count.
+    """
+    changed = []
+    for name, digest in sorted(recorded.items()):
+        candidates = _resolve(name)
+        if candidates and all(_object_digest(obj) != digest for obj in candidates):
+            changed.append(name)
+    return changed

@@ -10,7 +10,9 @@ Life of a job::
 Constructing an ExPyRe computes the call's key (:mod:`expyre.keys`). With
 ``try_restart_from_prev`` an existing job with the same key is reused -- whatever state it
 is in -- so rerunning an interrupted script never submits a job twice. A job for the same
-call made by *different code* is never reused: it is marked ``stale`` and a warning says why.
+call made by *different code* is never reused: it is marked ``stale``, cancelled if it is
+still queued or running, and a warning names the functions whose code changed (one warning
+per :func:`expyre.stale.stale_jobs_report` block, e.g. per wfl operation).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import os
 import posixpath
 import shutil
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition, jobs_db,
 from expyre.keys import job_key
 from expyre.preflight import check_system
 from expyre.resources import Resources
+from expyre.stale import StaleReport, active_report
 from expyre.system import System, SystemCommandError, get_system
 from expyre.units import parse_time
 
@@ -141,16 +143,16 @@ class ExPyRe:
             reuse=try_restart_from_prev,
         )
         self._row = row
-        for old in stale:
-            warnings.warn(
-                f"job {name!r}: an earlier job for the same call ({old['id']}, "
-                f"{old['status'] if old['status'] != 'stale' else 'now stale'}) was made by "
-                "different code (the function or a helper it calls changed), so it is not "
-                "reused and a new job is created; `xpr ls --status stale` lists such jobs",
-                stacklevel=2,
-            )
+        if stale:
+            report = active_report()
+            if report is None:  # not inside an operation's report: this job is the operation
+                report = StaleReport()
+                report.add(name, stale, key.code_digests, self._db, self._config)
+                report.finish(stacklevel=3)
+            else:
+                report.add(name, stale, key.code_digests, self._db, self._config)
         if not reused or (row["status"] == "created" and not row["info"].get("staged")):
-            self._stage(function, args, kwargs, input_files, base_dir)
+            self._stage(function, args, kwargs, input_files, base_dir, key.code_digests)
 
     # ------------------------------------------------------------------ basic attributes
 
@@ -219,7 +221,7 @@ class ExPyRe:
 
     # ------------------------------------------------------------------ staging
 
-    def _stage(self, function, args, kwargs, input_files, base_dir) -> None:
+    def _stage(self, function, args, kwargs, input_files, base_dir, code_digests) -> None:
         stagedir.write_call(
             self.stage_dir,
             job_id=self.id,
@@ -229,6 +231,7 @@ class ExPyRe:
             kwargs=kwargs,
             input_files=input_files,
             base_dir=base_dir,
+            code_digests=code_digests,
         )
         self._row = self._db.update(self.id, info={"staged": True})
 

@@ -317,7 +317,9 @@ class JobsDB:
             The reused or inserted row.
         reused : bool
         stale : list of dict
-            Rows with the same call digest but another code fingerprint, now marked stale.
+            Rows with the same call digest but another code fingerprint, now marked stale,
+            plus stale rows of that call still waiting to be cancelled. Those that were
+            queued or running carry ``info["cancel_pending"]`` (see :mod:`expyre.stale`).
         """
         now = time.time()
         with self._transaction() as conn:
@@ -329,16 +331,32 @@ class JobsDB:
                     (row["call_digest"],),
                 )
             ]
-            stale = [r for r in candidates if r["code_fingerprint"] != row["code_fingerprint"]]
-            for r in stale:
-                updated = self._locked_update(
-                    conn,
-                    r,
-                    status="stale",
-                    reason="same call made by other code (code fingerprint "
-                    f"{r['code_fingerprint'][:12]} -> {row['code_fingerprint'][:12]})",
+            stale = []
+            for r in candidates:
+                if r["code_fingerprint"] == row["code_fingerprint"]:
+                    continue
+                # a job still in a queue is cancelled by the caller; the mark, made in this
+                # transaction, lets a later run finish the cancel if this process dies first
+                pending = {"info": {"cancel_pending": True}} if r["status"] in LIVE_STATES else {}
+                stale.append(
+                    self._locked_update(
+                        conn,
+                        r,
+                        status="stale",
+                        reason="same call made by other code (code fingerprint "
+                        f"{r['code_fingerprint'][:12]} -> {row['code_fingerprint'][:12]})",
+                        **pending,
+                    )
                 )
-                r.update(status=updated["status"], updated_at=updated["updated_at"])
+            stale += [
+                self._decode(r)
+                for r in conn.execute(
+                    "SELECT * FROM jobs WHERE call_digest = ? AND status = 'stale'"
+                    " AND json_extract(info, '$.cancel_pending') = 1",
+                    (row["call_digest"],),
+                )
+                if r["id"] not in {s["id"] for s in stale}
+            ]
             same = [r for r in candidates if r["key"] == row["key"]]
             if reuse and same:
                 return same[0], True, stale

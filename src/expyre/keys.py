@@ -19,12 +19,12 @@ import hashlib
 import inspect
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expyre.digest import CanonicalEncoder, argument_digest, qualified_name
-from expyre.fingerprint import code_fingerprint
+from expyre.fingerprint import code_digests, code_fingerprint
 
 __all__ = ["JobKey", "argument_digest", "code_fingerprint", "input_files_digest", "job_key"]
 
@@ -75,10 +75,15 @@ class JobKey:
         Function identity + canonical arguments (minus ``hash_ignore``) + input files.
     code_fingerprint : str
         Code of the function and of callables found in its arguments, see :func:`code_fingerprint`.
+    code_digests : dict
+        The fingerprint's user-code functions and classes with their own digests
+        (:func:`expyre.fingerprint.code_digests`): they let a job check, when it starts,
+        that it runs the code it was submitted with, and name what changed when it is not.
     """
 
     call_digest: str
     code_fingerprint: str
+    code_digests: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def key(self) -> str:
@@ -125,7 +130,11 @@ def job_key(
     h.update(input_files_digest(input_files, base_dir).encode())
     unique_callables = list(dict.fromkeys(c for c in encoder.callables if _hashable(c)))
     fingerprint = code_fingerprint(function, *unique_callables)
-    return JobKey(call_digest=h.hexdigest(), code_fingerprint=fingerprint)
+    return JobKey(
+        call_digest=h.hexdigest(),
+        code_fingerprint=fingerprint,
+        code_digests=code_digests(function, *unique_callables),
+    )
 
 
 def _hashable(obj: Any) -> bool:

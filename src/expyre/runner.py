@@ -5,13 +5,19 @@ Load the pickled call, run it, write the outcome atomically, exit with a meaning
 * 0 -- the function returned; ``_expyre_result.pkl`` holds the value;
 * 1 -- the function raised; the result file holds the exception's repr, its traceback text
   and (if it pickles) the exception itself;
-* 2 -- the call could not be loaded or the result could not be written (same file format,
-  describing that problem).
+* 2 -- the call could not be loaded, its code changed since submission, or the result could
+  not be written (same file format, describing that problem).
+
+Functions from importable modules are pickled by reference: the job imports their code when
+it starts. When the job recorded digests of its code at submission, the runner compares them
+with the code it imported and refuses to run if any differs
+(:class:`expyre.errors.CodeChangedError`), instead of computing with other code under the old
+code's key. Only then does it import anything from expyre (the check needs
+:mod:`expyre.fingerprint`); otherwise a job only needs ``cloudpickle`` and this file.
 
 The result file is a plain pickle of a dict whose payload (value or exception) is a nested
 cloudpickle byte string, so the repr and traceback can always be read back even when the
-payload cannot be unpickled on the driver's side. This module imports nothing from expyre,
-so a job only needs ``cloudpickle`` and this file.
+payload cannot be unpickled on the driver's side.
 """
 
 from __future__ import annotations
@@ -78,13 +84,22 @@ def run(job_dir: str | os.PathLike) -> int:
     try:
         import cloudpickle
 
-        _extend_sys_path(job_dir)
+        meta = _read_meta(job_dir)
+        _extend_sys_path(meta)
         call = pickle.loads((job_dir / CALL_FILE).read_bytes())
         function, args, kwargs = call["function"], call["args"], call["kwargs"]
     except BaseException as exc:  # noqa: BLE001 - anything here must be reported, not lost
         write_atomic(result_path, pickle.dumps(failure_record(exc, "load")))
         traceback.print_exc()
         return EXIT_RUNNER_ERROR
+
+    if meta.get("code"):
+        try:
+            _check_code(meta["code"])
+        except BaseException as exc:  # noqa: BLE001 - a refusal is this job's result
+            write_atomic(result_path, pickle.dumps(failure_record(exc, "code check")))
+            print(f"expyre runner: {exc}", file=sys.stderr)
+            return EXIT_RUNNER_ERROR
 
     try:
         value = function(*args, **kwargs)
@@ -109,17 +124,34 @@ def run(job_dir: str | os.PathLike) -> int:
     return EXIT_OK
 
 
-def _extend_sys_path(job_dir: Path) -> None:
+def _read_meta(job_dir: Path) -> dict:
+    try:
+        meta = json.loads((job_dir / META_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _check_code(recorded: dict[str, str]) -> None:
+    """Raise CodeChangedError if code the call imported differs from its submission's."""
+    try:
+        from expyre.errors import CodeChangedError
+        from expyre.fingerprint import changed_code
+    except ImportError as exc:  # this job can run without expyre; then it cannot check
+        print(f"expyre runner: code not checked ({exc})", file=sys.stderr)
+        return
+    changed = changed_code(recorded)
+    if changed:
+        raise CodeChangedError(changed)
+
+
+def _extend_sys_path(meta: dict) -> None:
     """Make the driver's modules importable: append its sys.path entries that exist here.
 
     Functions from importable user modules are pickled by reference; when the job runs on
     the same filesystem as the driver (host null, shared home) this finds them. Appended,
     never prepended, so the job's own environment wins.
     """
-    try:
-        meta = json.loads((job_dir / META_FILE).read_text())
-    except (OSError, ValueError):
-        return
     for entry in meta.get("sys_path", []):
         if entry and entry not in sys.path and os.path.isdir(entry):
             sys.path.append(entry)

@@ -3,7 +3,7 @@
 Layout (names from :mod:`expyre.runner`)::
 
     _expyre_call.pkl     cloudpickle of {"function", "args", "kwargs"}
-    _expyre_meta.json    job id, name, the driver's sys.path
+    _expyre_meta.json    job id, name, the driver's sys.path, digests of the job's code
     <input files>        copied, relative paths kept (absolute ones by base name)
     _expyre_job.sh       the job script
     _expyre_result.pkl   written by the runner (see there)
@@ -29,6 +29,7 @@ __all__ = [
     "copy_output_files",
     "failure_error",
     "forget_outputs",
+    "read_code_digests",
     "read_record",
     "read_text",
     "remove_inputs",
@@ -55,8 +56,12 @@ def write_call(
     kwargs: dict,
     input_files: Iterable[str],
     base_dir: str,
+    code_digests: dict[str, str] | None = None,
 ) -> None:
     """Create the stage directory (mode 0700) with the pickled call and the input files.
+
+    ``code_digests`` (:attr:`expyre.keys.JobKey.code_digests`) lets the runner refuse to run
+    when the code it imports is no longer the code the job was submitted with.
 
     Raises
     ------
@@ -80,7 +85,17 @@ def write_call(
         ) from exc
     runner.write_atomic(stage_dir / runner.CALL_FILE, call)
     meta = {"job_id": job_id, "name": job_name, "sys_path": [p for p in sys.path if p]}
+    if code_digests:
+        meta["code"] = code_digests
     runner.write_atomic(stage_dir / runner.META_FILE, json.dumps(meta).encode())
+
+
+def read_code_digests(stage_dir: Path) -> dict[str, str]:
+    """The code digests a staged job recorded ({} if none or unreadable)."""
+    try:
+        return dict(json.loads((stage_dir / runner.META_FILE).read_text()).get("code") or {})
+    except (OSError, ValueError, TypeError):
+        return {}
 
 
 def read_text(stage_dir: Path, name: str) -> str:
@@ -149,6 +164,11 @@ def failure_error(
             "the job could not load its pickled call; make the function's module importable "
             "where the job runs (install it there, or export PYTHONPATH in the system's "
             "'commands' in config.json)"
+        )
+    elif stage == "code check":
+        message = (
+            "the job did not run: its code was edited after it was submitted (see below); "
+            "rerunning the script submits a new job for the edited code"
         )
     return RemoteJobError(
         **common,

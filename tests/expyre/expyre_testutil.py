@@ -86,3 +86,13 @@ def chatty(n_lines, then_sleep=0.0, fail=False):
     if fail:
         raise RuntimeError(f"chatty failed after {n_lines} lines")
     return n_lines
+
+
+def wait_for_file(path, timeout=600):
+    """Block until ``path`` exists (a job that holds its cores until the test releases it)."""
+    deadline = time.monotonic() + timeout
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.1)
+    return "released"

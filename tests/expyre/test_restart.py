@@ -125,7 +125,9 @@ def test_edited_code_is_not_reused_and_old_job_is_stale(project, tmp_path, monke
 
     mod_path.write_text("def op(x):\n    return x + 1000\n")
     mod = importlib.reload(mod)
-    with pytest.warns(UserWarning, match="different code"):
+    with pytest.warns(
+        UserWarning, match=r"code changed: editable_op:op\. 1 earlier job.*0 of them"
+    ):
         new = ExPyRe("op", function=mod.op, args=[1])
     assert new.id != old.id
     assert jobs_db().get(old.id)["status"] == "stale"

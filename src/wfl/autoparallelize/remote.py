@@ -306,26 +306,30 @@ def run_queued(
     if autopara_info.initializer is not None:
         unhashed["__initializer__"] = autopara_info.initializer
 
+    from expyre.stale import stale_jobs_report
     from wfl.autoparallelize import plan
 
     new_job = plan.planned_job if plan.active() else make_job  # a plan creates no job
     jobs, bounds = [], []
-    for n, start in enumerate(range(0, len(items), chunk_size)):
-        stop = min(start + chunk_size, len(items))
-        chunk_rngs = None if item_rngs is None else item_rngs[start:stop]
-        job = new_job(
-            remote_info,
-            f"{remote_info.job_name}_chunk_{n}",
-            run_chunk,
-            (op, items[start:stop], chunk_rngs, list(args), hashed),
-            {
-                "num_inputs_per_python_subprocess": autopara_info.num_inputs_per_python_subprocess,
-                "iterable_arg": autopara_info.iterable_arg,
-            },
-            {"unhashed": unhashed},
-        )
-        jobs.append(job)
-        bounds.append((start, stop))
+    with stale_jobs_report():  # jobs of edited code: cancelled, and ONE warning for all
+        for n, start in enumerate(range(0, len(items), chunk_size)):
+            stop = min(start + chunk_size, len(items))
+            chunk_rngs = None if item_rngs is None else item_rngs[start:stop]
+            job = new_job(
+                remote_info,
+                f"{remote_info.job_name}_chunk_{n}",
+                run_chunk,
+                (op, items[start:stop], chunk_rngs, list(args), hashed),
+                {
+                    "num_inputs_per_python_subprocess": (
+                        autopara_info.num_inputs_per_python_subprocess
+                    ),
+                    "iterable_arg": autopara_info.iterable_arg,
+                },
+                {"unhashed": unhashed},
+            )
+            jobs.append(job)
+            bounds.append((start, stop))
     if new_job is not make_job:
         return jobs  # plan mode: what each job would do, nothing submitted
     start_new_and_failed_jobs(jobs, remote_info)

@@ -101,14 +101,16 @@ def run_as_single_jobs(
             "output_files": list(remote_info.output_files) + list(output_files),
         }
     )
+    from expyre.stale import stale_jobs_report
     from wfl.autoparallelize import plan
 
     if plan.active():  # a plan submits nothing
         plan.stop_at_single_jobs(calls, info, job_names)
-    jobs = [
-        make_job(info, name, function, args, kwargs)
-        for (function, args, kwargs), name in zip(calls, job_names, strict=True)
-    ]
+    with stale_jobs_report():  # jobs of edited code: cancelled, and ONE warning for all
+        jobs = [
+            make_job(info, name, function, args, kwargs)
+            for (function, args, kwargs), name in zip(calls, job_names, strict=True)
+        ]
     start_new_and_failed_jobs(jobs, info)
     values = gather(jobs, info, info.job_name)
     return [None if v is FAILED else v for v in values]
