@@ -459,8 +459,22 @@ class OutputSpec:
     # ------------------------------------------------------------------ file names
     @staticmethod
     def partial_path(path: Path) -> Path:
-        """Temporary name a file is written under until :meth:`close` renames it."""
-        return path.with_name(f".{path.name}.partial")
+        """Temporary name a file is written under until :meth:`close` renames it.
+
+        One per process: two drivers running the same script at once each write their own
+        (identical) file and rename it into place, instead of writing into one file and
+        renaming it away from under each other.
+        """
+        return path.with_name(f".{path.name}.partial.{os.getpid()}")
+
+    @staticmethod
+    def _remove_abandoned_partials(path: Path) -> None:
+        """Delete temporary files of ``path`` left by processes that no longer exist."""
+        for old in path.parent.glob(f".{glob.escape(path.name)}.partial*"):
+            pid = old.name.rsplit(".", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and _process_exists(int(pid)):
+                continue  # another live driver is writing it
+            old.unlink(missing_ok=True)
 
     @staticmethod
     def record_path(path: Path) -> Path:
@@ -651,7 +665,8 @@ class OutputSpec:
         path.parent.mkdir(parents=True, exist_ok=True)
         # binary formats (e.g. traj) need a binary handle
         mode = "wb" if _is_binary_format(self._format(path)) else "w"
-        # "w": a partial file left by an interrupted run is started afresh
+        # a partial file left by an interrupted run is started afresh
+        self._remove_abandoned_partials(path)
         handle = open(self.partial_path(path), mode)  # noqa: SIM115 - closed in close()
         self._handles[file_i] = handle
         self._counts[file_i] = 0
@@ -693,7 +708,7 @@ class OutputSpec:
             os.replace(self.partial_path(path), path)
             if completion_record is not None:
                 data = {**completion_record, "n_configs": self._counts.get(file_i, 0)}
-                tmp = record.with_name(record.name + ".tmp")
+                tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
                 tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
                 os.replace(tmp, record)
         self._handles = {}
@@ -767,3 +782,13 @@ def _is_binary_format(fmt: str) -> bool:
         return ase.io.formats.ioformats[fmt].isbinary
     except KeyError:
         return False
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    return True

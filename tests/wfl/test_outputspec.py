@@ -129,3 +129,24 @@ def test_tags_and_write_kwargs(tmp_path):
 def test_bad_outputspec_is_clear_error(tmp_path, make, match):
     with pytest.raises(ValueError, match=match):
         make(tmp_path)
+
+
+def test_temporary_files_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # a temporary file of a killed run (its process is gone), one of an older expyre-wfl,
+    # and one of a live writer (another driver of the same script, still running)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    abandoned = tmp_path / f".out.xyz.partial.{dead}"
+    legacy = tmp_path / ".out.xyz.partial"
+    live = tmp_path / f".out.xyz.partial.{os.getppid()}"
+    for path in (abandoned, legacy, live):
+        path.write_text("half a file")
+    outputs = OutputSpec("out.xyz", file_root=tmp_path)
+    _store_all(outputs, ConfigSet(perturbed_cu_cells(3)))
+    assert len(ase.io.read(tmp_path / "out.xyz", ":")) == 3
+    assert not abandoned.exists() and not legacy.exists()
+    assert live.read_text() == "half a file"  # never touched: the other driver renames it
