@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from expyre_testutil import square
 
+import expyre.stale
 from expyre.cli import cli
 from expyre.func import ExPyRe, jobs_db
 from expyre.system import get_system
@@ -59,7 +60,15 @@ def stale_running(project, tmp_path, monkeypatch):
         time.sleep(0.5)
     _write_work_module(code_dir, 0)
     importlib.reload(edited_work)
-    ExPyRe("work", function=edited_work.work, args=args)  # the rerun with edited code
+
+    def killed_before_cancelling(entries):
+        raise SystemExit("driver killed")
+
+    # the rerun with edited code cancels the old job -- unless it is killed first, which
+    # leaves exactly the job these tests need: stale, and still running
+    monkeypatch.setattr(expyre.stale, "_cancel", killed_before_cancelling)
+    with pytest.raises(SystemExit):
+        ExPyRe("work", function=edited_work.work, args=args)
     yield old
     sys.modules.pop("edited_work", None)
     system.cancel([old.remote_id])
