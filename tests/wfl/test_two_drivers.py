@@ -66,22 +66,15 @@ COUNTMOD = textwrap.dedent(
 )
 
 
-def _systems(request) -> list[str]:
-    systems = ["local"]
-    if request.config.getoption("--runremote", default=False):
-        config_dir = os.environ.get("EXPYRE_PYTEST_CONFIG_DIR")
-        if (
-            config_dir
-            and "slurm" in json.loads(Path(config_dir, "config.json").read_text())["systems"]
-        ):
-            systems.append("slurm")
-    return systems
-
-
-@pytest.fixture(params=["local", "slurm"])
+@pytest.fixture(params=["local", pytest.param("slurm", marks=pytest.mark.remote)])
 def system(request, tmp_path):
-    if request.param not in _systems(request):
-        pytest.skip("needs --runremote and a 'slurm' system in the test config")
+    if request.param == "slurm":
+        config_dir = os.environ.get("EXPYRE_PYTEST_CONFIG_DIR")
+        configured = config_dir and "slurm" in json.loads(
+            Path(config_dir, "config.json").read_text()
+        ).get("systems", {})
+        if not configured:
+            pytest.skip("not applicable: no 'slurm' system in the test config")
     root = tmp_path / "_expyre"
     root.mkdir()
     systems = {
