@@ -95,7 +95,7 @@ def run(job_dir: str | os.PathLike) -> int:
 
     if meta.get("code"):
         try:
-            _check_code(meta["code"])
+            _check_code(meta["code"], meta.get("code_files"))
         except BaseException as exc:  # noqa: BLE001 - a refusal is this job's result
             write_atomic(result_path, pickle.dumps(failure_record(exc, "code check")))
             print(f"expyre runner: {exc}", file=sys.stderr)
@@ -132,7 +132,7 @@ def _read_meta(job_dir: Path) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-def _check_code(recorded: dict[str, str]) -> None:
+def _check_code(recorded: dict[str, str], files: dict[str, str] | None) -> None:
     """Raise CodeChangedError if code the call imported differs from its submission's."""
     try:
         from expyre.errors import CodeChangedError
@@ -140,7 +140,7 @@ def _check_code(recorded: dict[str, str]) -> None:
     except ImportError as exc:  # this job can run without expyre; then it cannot check
         print(f"expyre runner: code not checked ({exc})", file=sys.stderr)
         return
-    changed = changed_code(recorded)
+    changed = changed_code(recorded, files)
     if changed:
         raise CodeChangedError(changed)
 

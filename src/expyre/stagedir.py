@@ -86,7 +86,10 @@ def write_call(
     runner.write_atomic(stage_dir / runner.CALL_FILE, call)
     meta = {"job_id": job_id, "name": job_name, "sys_path": [p for p in sys.path if p]}
     if code_digests:
+        from expyre.fingerprint import module_file_digests
+
         meta["code"] = code_digests
+        meta["code_files"] = module_file_digests(code_digests)
     runner.write_atomic(stage_dir / runner.META_FILE, json.dumps(meta).encode())
 
 

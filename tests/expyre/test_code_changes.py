@@ -140,3 +140,18 @@ def test_methods_properties_and_classes_of_a_module_are_compared_as_recorded():
     assert "expyre.keys:JobKey.key" in digests  # a property's getter
     assert "expyre.keys:JobKey" in digests
     assert changed_code(digests) == []  # the same code imported again is not "changed"
+
+
+def test_unchanged_module_files_skip_the_per_function_comparison(edited_mod):
+    from expyre.fingerprint import module_file_digests
+
+    moddir, mod = edited_mod
+    digests = code_digests(mod.op)
+    files = module_file_digests(digests)
+    assert set(files) == {"edited_mod"}
+    # the file is byte for byte the same: its functions are not parsed again (a wrong
+    # function digest shows they are not compared)
+    assert changed_code({"edited_mod:op": "0" * 64}, files) == []
+    _reload(moddir, version=2, seconds=0)  # the file changed: compared function by function
+    assert changed_code(digests, files) == ["edited_mod:op"]
+    assert changed_code(digests, {"edited_mod": "0" * 64}) == ["edited_mod:op"]
