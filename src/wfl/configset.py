@@ -522,11 +522,20 @@ class OutputSpec:
         interrupted = len(existing) < len(self.files) and all(
             self.record_path(p).exists() for p in existing
         )
-        if not interrupted:
+        # files an earlier run of this operation left marked incomplete (failed queued jobs)
+        # are its own, to be replaced by the rerun that retries those jobs
+        incomplete = all(self._marked_incomplete(p) for p in existing)
+        if not interrupted and not incomplete:
             raise OutputsExistError(
                 f"OutputSpec: output file(s) {', '.join(map(str, existing))} already exist; "
                 "pass overwrite=True to replace them, or delete them"
             )
+
+    def _marked_incomplete(self, path: Path) -> bool:
+        try:
+            return json.loads(self.record_path(path).read_text()).get("complete") is False
+        except (OSError, ValueError, AttributeError):
+            return False
 
     def _auto_loc(self, input_loc: str | None) -> str:
         """The location to store at: the given one, or the next number if none is given.
