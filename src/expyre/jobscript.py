@@ -31,7 +31,6 @@ from expyre.config import SystemConfig
 from expyre.resources import Resources, Selection, select_partition
 from expyre.runner import STDERR_FILE, STDOUT_FILE
 from expyre.schedulers.base import JobRequest, Scheduler
-from expyre.units import format_time
 
 __all__ = [
     "build_job_script",
@@ -175,7 +174,8 @@ def job_script(
         "partition": selection.partition,
         "id": job_id,
         "job_name": request.job_name,
-        "max_time": format_time(selection.max_time_s),
+        # each scheduler's own format: SGE and PBS reject Slurm's D-HH:MM:SS
+        "max_time": scheduler.format_time_limit(selection.max_time_s),
         "max_time_s": selection.max_time_s,
         "max_mem_kB": selection.max_mem_kB or "",
     }

@@ -74,7 +74,10 @@ def _time_error(what: str, value: object) -> str:
 
 
 def format_time(seconds: int) -> str:
-    """Format seconds as ``[D-]HH:MM:SS`` (the form Slurm, SGE and PBS all accept).
+    """Format seconds as ``[D-]HH:MM:SS``, Slurm's form of a time limit.
+
+    SGE (``h_rt``) and PBS (``walltime``) do not accept the ``D-`` prefix; use
+    :meth:`expyre.schedulers.base.Scheduler.format_time_limit` for header lines.
 
     Parameters
     ----------

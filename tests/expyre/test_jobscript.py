@@ -1,5 +1,6 @@
 """Job script text: order of sections, quoting, header formatting errors."""
 
+import dataclasses
 import subprocess
 
 import pytest
@@ -110,3 +111,21 @@ def test_env_values_with_spaces_quotes_and_braces_reach_the_job_intact(tmp_path)
     ]
     assert out.stderr == ""
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "expected"),
+    [("slurm", "2-00:00:05"), ("sge", "48:00:05"), ("pbs", "48:00:05"), ("local", "2-00:00:05")],
+)
+def test_max_time_field_uses_the_schedulers_own_format(scheduler, expected):
+    """SGE's h_rt and PBS's walltime reject Slurm's D-HH:MM:SS, so {max_time} must follow
+    the scheduler the header line is written for."""
+    two_days = dataclasses.replace(SEL, max_time_s=2 * 86400 + 5)
+    options = {"queue_dir": "/q", "python_cmd": "python3"} if scheduler == "local" else {}
+    text = _script(
+        scheduler=get_scheduler(scheduler, **options),
+        selection=two_days,
+        no_default_header=True,
+        system_header=["#X -l h_rt={max_time}"],
+    )
+    assert f"#X -l h_rt={expected}" in text.splitlines()

@@ -13,6 +13,8 @@ import abc
 import enum
 from dataclasses import dataclass
 
+from expyre.schedulers._text import hours_minutes_seconds
+
 
 class QueueState(enum.Enum):
     """What the batch system says about one job, mapped from its native state codes."""
@@ -118,6 +120,19 @@ class Scheduler(abc.ABC):
     @abc.abstractmethod
     def default_header(self, request: JobRequest) -> list[str]:
         """Header lines requesting name, partition, time, nodes/cores, stdout/stderr."""
+
+    def format_time_limit(self, seconds: int) -> str:
+        """A wall-time limit as this scheduler's header lines accept it.
+
+        ``H:MM:SS`` with unbounded hours by default: SGE's ``h_rt`` and PBS's ``walltime``
+        have no day prefix (2 days is ``48:00:00``); Slurm overrides this.
+
+        Parameters
+        ----------
+        seconds : int
+            Time limit in seconds.
+        """
+        return hours_minutes_seconds(seconds)
 
     @abc.abstractmethod
     def submit_command(self, script_path: str, job_dir: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler
+from expyre.units import format_time
 
 __all__ = ["Local", "LocalScheduler"]
 
@@ -67,6 +68,10 @@ class LocalScheduler(Scheduler):
             for key, value in options.items()
             if value is not None
         ]
+
+    def format_time_limit(self, seconds: int) -> str:
+        # the local queue reads any form expyre.units.parse_time accepts; keep D-HH:MM:SS
+        return format_time(int(seconds))
 
     def submit_command(self, script_path: str, job_dir: str) -> list[str]:
         return self._tool("submit", script_path)

@@ -103,7 +103,7 @@ class SlurmScheduler(Scheduler):
             f"{d} --ntasks-per-node={int(request.num_cores_per_node)}",
         ]
         if request.max_time_s is not None:
-            lines.append(f"{d} --time={format_time(max(60, int(request.max_time_s)))}")
+            lines.append(f"{d} --time={self.format_time_limit(request.max_time_s)}")
         if request.max_mem_kB:
             lines.append(f"{d} --mem={int(request.max_mem_kB)}K")
         lines += [
@@ -111,6 +111,10 @@ class SlurmScheduler(Scheduler):
             f"{d} --error={path(request.stderr, 'stderr path')}",
         ]
         return lines
+
+    def format_time_limit(self, seconds: int) -> str:
+        # Slurm reads D-HH:MM:SS; it rounds limits up to whole minutes, and at least one
+        return format_time(max(60, int(seconds)))
 
     def submit_command(self, script_path: str, job_dir: str) -> list[str]:
         return ["sbatch", "--parsable", script_path]
