@@ -138,7 +138,8 @@ def test_parse_status_ignores_other_jobs_of_the_user():
 def test_state_words_from_sacct():
     assert slurm_state("CANCELLED by 0") is QueueState.CANCELLED
     assert slurm_state("PENDING", "DependencyNeverSatisfied") is QueueState.HELD
-    assert slurm_state("PREEMPTED") is QueueState.CANCELLED
+    # preemption ends a job through no fault of its own: like a node failure, resubmit it
+    assert slurm_state("PREEMPTED") is QueueState.NODE_FAIL
 
 
 def test_find_by_name():

@@ -48,7 +48,7 @@ _STATES = {
     "TIMEOUT": QueueState.TIMEOUT,
     "DEADLINE": QueueState.TIMEOUT,
     "CANCELLED": QueueState.CANCELLED,
-    "PREEMPTED": QueueState.CANCELLED,
+    "PREEMPTED": QueueState.NODE_FAIL,  # the work is fine; it lost its node to another job
     "REVOKED": QueueState.CANCELLED,
     "OUT_OF_MEMORY": QueueState.OUT_OF_MEMORY,
 }
