@@ -51,6 +51,12 @@ class RemoteJobError(RuntimeError):
         "vanished", ...) when the job died without a result.
     remote_exception : BaseException or None
         The exception object itself, when it could be unpickled here.
+    failure_category : str or None
+        Why it failed, one of :data:`expyre.failure.CATEGORIES` (``timeout``,
+        ``out_of_memory``, ``node_failure``, ``cancelled``, ``exception``,
+        ``bad_environment``, ``unknown``).
+    failure_reason : str or None
+        The evidence for that category, one sentence.
     """
 
     def __new__(cls, *args, **kwargs):
@@ -70,6 +76,8 @@ class RemoteJobError(RuntimeError):
         queue_state: str | None = None,
         remote_exception: BaseException | None = None,
         message: str | None = None,
+        failure_category: str | None = None,
+        failure_reason: str | None = None,
     ) -> None:
         self.job_id = job_id
         self.job_name = job_name
@@ -80,6 +88,8 @@ class RemoteJobError(RuntimeError):
         self.queue_state = queue_state
         self.remote_exception = remote_exception
         self.message = message
+        self.failure_category = failure_category
+        self.failure_reason = failure_reason
         super().__init__(self._text())
 
     def _text(self) -> str:
@@ -91,6 +101,8 @@ class RemoteJobError(RuntimeError):
                 f"(queue state: {self.queue_state or 'unknown'})"
             )
         parts = [head]
+        if self.failure_category:
+            parts.append(f"failure category: {self.failure_category} ({self.failure_reason})")
         if self.message:
             parts.append(self.message)
         parts.append(f"job directory: {self.stage_dir}")

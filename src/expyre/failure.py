@@ -35,7 +35,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["CATEGORIES", "Diagnosis", "categorise", "exception_type"]
+__all__ = [
+    "CATEGORIES",
+    "Diagnosis",
+    "categorise",
+    "diagnosis_from_info",
+    "exception_type",
+    "failure_info",
+]
 
 CATEGORIES = (
     "timeout",
@@ -201,3 +208,20 @@ def _from_record(record: dict) -> Diagnosis:
     return Diagnosis(
         "exception", f"the function raised {record.get('exception_repr')}", exc_type or "?"
     )
+
+
+def failure_info(diagnosis: Diagnosis) -> dict:
+    """A diagnosis as stored in a job's ``info`` (JSON): category, reason, exception type."""
+    return {
+        "category": diagnosis.category,
+        "reason": diagnosis.reason,
+        "exception_type": diagnosis.exception_type,
+    }
+
+
+def diagnosis_from_info(info: dict) -> Diagnosis | None:
+    """The diagnosis stored by :func:`failure_info` in a job's ``info``, or None."""
+    stored = info.get("failure") if isinstance(info, dict) else None
+    if not isinstance(stored, dict) or stored.get("category") not in CATEGORIES:
+        return None
+    return Diagnosis(stored["category"], stored.get("reason") or "", stored.get("exception_type"))

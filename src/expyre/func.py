@@ -34,6 +34,7 @@ from expyre.errors import (
     JobNotReady,
     RemoteJobError,
 )
+from expyre.failure import diagnosis_from_info, failure_info
 from expyre.jobscript import build_job_script
 from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition, jobs_db, make_job_id
 from expyre.keys import job_key
@@ -293,6 +294,66 @@ class ExPyRe:
         self._submit(system, resources, header_extra, exact_fit, partial_node, resubmit)
         return self
 
+    def resubmit(
+        self,
+        reason: str,
+        resources: Resources | dict,
+        system_name: str | None = None,
+        header_extra: Iterable[str] = (),
+        exact_fit: bool = True,
+        partial_node: bool = False,
+    ) -> ExPyRe:
+        """Run a finished (failed or died) job again, possibly with a different request.
+
+        The attempt and its reason are recorded: in the job's state history (``xpr show``)
+        and in its ``info["attempts"]``; the request is kept in ``info["resources"]`` so a
+        rerun of the driver keeps using it.
+
+        Parameters
+        ----------
+        reason : str
+            Why (e.g. which failure policy raised which limit).
+        resources : Resources or dict
+            The request for the new submission (a dict is stored as given).
+        system_name, header_extra, exact_fit, partial_node
+            As for :meth:`start`.
+        """
+        stored = resources if isinstance(resources, dict) else None
+        self.record_attempt(reason, {"resources": stored} if stored is not None else None)
+        self.refresh()
+        if self.status in LIVE_STATES:
+            return self  # another driver resubmitted it already
+        self._row = self._db.reset(self.id, reason=reason)
+        stagedir.forget_outputs(self.stage_dir)
+        return self.start(resources, system_name, header_extra, exact_fit, partial_node)
+
+    def record_attempt(self, reason: str, info: dict | None = None) -> None:
+        """Append ``reason`` to the job's ``info["attempts"]`` (and merge ``info``).
+
+        Parameters
+        ----------
+        reason : str
+            What was decided about the job, for ``xpr show`` and failure reports.
+        info : dict, optional
+            Other ``info`` keys to set in the same transaction.
+        """
+        self.refresh()
+        attempts = list(self._row["info"].get("attempts", []))
+        attempts.append(
+            {
+                "at": time.time(),
+                "after_submission": self._row["n_submissions"],
+                "status": self.status,
+                "failure_category": self._row.get("failure_category"),
+                "reason": reason,
+            }
+        )
+        self.update_info({**(info or {}), "attempts": attempts})
+
+    def update_info(self, info: dict) -> None:
+        """Merge ``info`` (JSON-able) into the job's ``info`` record."""
+        self._row = self._db.update(self.id, info=info)
+
     def _submit(
         self, system: System, resources: Resources, header_extra, exact_fit, partial_node, resubmit
     ) -> None:
@@ -427,6 +488,7 @@ class ExPyRe:
                 job_id=self.id,
                 job_name=self.name,
                 queue_state=self._row["queue_state"],
+                diagnosis=diagnosis_from_info(self._row["info"]),
             )
         value = stagedir.load_value(self.stage_dir, record, self.id)
         info = self._row["info"]
@@ -476,8 +538,15 @@ class ExPyRe:
                 if state is not None and not state.is_finished:
                     raise
         try:
+            diagnosis = stagedir.diagnose(self.stage_dir, "cancelled")
             self._row = self._db.transition(
-                self.id, "died", expect=LIVE_STATES, queue_state="cancelled"
+                self.id,
+                "died",
+                expect=LIVE_STATES,
+                queue_state="cancelled",
+                failure_category=diagnosis.category,
+                info={"failure": failure_info(diagnosis)},
+                reason="cancelled through expyre (ExPyRe.cancel / xpr cancel)",
             )
         except IllegalTransition:
             self.refresh()  # it finished (or was handled by someone else) meanwhile

@@ -293,6 +293,9 @@ class LocalQueue:
         record = self.jobs / qid
         meta = json.loads((record / "meta.json").read_text())
         child: subprocess.Popen | None = None
+        if not (record / "pid").exists():
+            # the submitter died before recording us: without this the job looks vanished
+            _record_pid(record / "pid", os.getpid())
 
         def on_term(signum: int, frame: object) -> None:
             # forward a cancel to the job's own session, then let the wait below finish
@@ -380,10 +383,10 @@ def _acquire_cores(cores_dir: Path, capacity: int, cores: int) -> list:
 
 
 def job_state(record: Path) -> str | None:
-    """State of one job record: queued, running, completed, failed, timeout, cancelled.
+    """State of one job record: queued, running, completed, failed, timeout, cancelled, vanished.
 
     A job whose processes all vanished without recording an exit (e.g. ``kill -9`` of the
-    wrapper and the job) is ``failed``; None means no such job.
+    wrapper and the job, a reboot) is ``vanished``; None means no such job.
     """
     if not (record / "meta.json").exists():
         return None
@@ -399,7 +402,9 @@ def job_state(record: Path) -> str | None:
         alive = _group_alive(int((record / "child_pid").read_text().split()[0]))
     if alive:
         return "running" if (record / "started").exists() else "queued"
-    return "cancelled" if (record / "cancelled").exists() else "failed"
+    # no process left and no exit recorded: the machine or the launcher died under the job
+    # (reboot, kill -9, out-of-memory killer); the work itself did not fail
+    return "cancelled" if (record / "cancelled").exists() else "vanished"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from expyre import packing, runner, stagedir
 from expyre.errors import JobNotReady
+from expyre.failure import failure_info
 from expyre.func import ExPyRe
 from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition
 from expyre.schedulers.base import QueueState
@@ -152,8 +153,17 @@ def _set(job: ExPyRe, status: str, **fields) -> None:
         started = _started_at(job)
         if started is not None:
             fields.setdefault("started_at", started)
+    reason = None
+    if status in ("failed", "died"):
+        # decided once, when the job ends, from what is in its stage dir now: stored, so
+        # reports, `xpr ls` and the failure policies all see the same category
+        queue_state = fields.get("queue_state", job.row["queue_state"])
+        diagnosis = stagedir.diagnose(job.stage_dir, queue_state)
+        fields["failure_category"] = diagnosis.category
+        fields["info"] = {"failure": failure_info(diagnosis)}
+        reason = f"{diagnosis.category}: {diagnosis.reason}"
     try:
-        job._row = job._db.transition(job.id, status, expect=LIVE_STATES, **fields)
+        job._row = job._db.transition(job.id, status, expect=LIVE_STATES, reason=reason, **fields)
     except IllegalTransition:
         job.refresh()  # another driver (or xpr) moved it first; its word stands
 

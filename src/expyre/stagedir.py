@@ -24,9 +24,11 @@ import cloudpickle
 
 from expyre import runner
 from expyre.errors import RemoteJobError
+from expyre.failure import Diagnosis, categorise
 
 __all__ = [
     "copy_output_files",
+    "diagnose",
     "failure_error",
     "forget_outputs",
     "read_code_digests",
@@ -135,11 +137,40 @@ def load_value(stage_dir: Path, record: dict, job_id: str) -> Any:
         ) from exc
 
 
-def failure_error(
-    stage_dir: Path, record: dict | None, *, job_id: str, job_name: str, queue_state: str | None
-) -> RemoteJobError:
-    """The RemoteJobError describing a failed record, or a job that died without one."""
+def diagnose(stage_dir: Path, queue_state: str | None) -> Diagnosis:
+    """Why the job staged in ``stage_dir`` failed (see :mod:`expyre.failure`).
+
+    Parameters
+    ----------
+    stage_dir : Path
+        The job's stage directory, with what came back from the run.
+    queue_state : str or None
+        The queue's last word on the job (a QueueState value, or ``"vanished"``).
+    """
     stderr = read_text(stage_dir, runner.STDERR_FILE)
+    return categorise(
+        queue_state=queue_state,
+        record=read_record(stage_dir),
+        runner_started=(stage_dir / runner.STARTED_FILE).exists(),
+        stderr="\n".join(stderr.splitlines()[-200:]),
+    )
+
+
+def failure_error(
+    stage_dir: Path,
+    record: dict | None,
+    *,
+    job_id: str,
+    job_name: str,
+    queue_state: str | None,
+    diagnosis: Diagnosis | None = None,
+) -> RemoteJobError:
+    """The RemoteJobError describing a failed record, or a job that died without one.
+
+    ``diagnosis`` is the stored category of the failure; computed here when not given.
+    """
+    stderr = read_text(stage_dir, runner.STDERR_FILE)
+    diagnosis = diagnosis or diagnose(stage_dir, queue_state or "vanished")
     traceback_text = (record or {}).get("traceback") or ""
     if traceback_text.strip() and traceback_text.rstrip() in stderr:
         # the runner printed the traceback last; the report shows it on its own, so the tail
@@ -151,6 +182,8 @@ def failure_error(
         "job_name": job_name,
         "stage_dir": str(stage_dir),
         "stderr_tail": "\n".join(stderr.splitlines()[-STDERR_TAIL_LINES:]),
+        "failure_category": diagnosis.category,
+        "failure_reason": diagnosis.reason,
     }
     if record is None:
         return RemoteJobError(**common, queue_state=queue_state or "vanished")

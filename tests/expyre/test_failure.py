@@ -66,7 +66,9 @@ exit_status  1
 category     -l h_vmem=200M
 """
 # h_vmem is an address-space limit: Python itself raises MemoryError (recorded stderr)
-SGE_HVMEM_STDERR = 'Traceback (most recent call last):\n  File "<string>", line 1, in <module>\nMemoryError'
+SGE_HVMEM_STDERR = (
+    'Traceback (most recent call last):\n  File "<string>", line 1, in <module>\nMemoryError'
+)
 
 
 def _failed_record(exc_repr, stage="call"):
@@ -115,9 +117,7 @@ def _sge(job_id):
 def test_category_table(queue, record, started, stderr, expected):
     state = queue()
     state = getattr(state, "value", state)
-    diagnosis = categorise(
-        queue_state=state, record=record, runner_started=started, stderr=stderr
-    )
+    diagnosis = categorise(queue_state=state, record=record, runner_started=started, stderr=stderr)
     assert diagnosis.category == expected, diagnosis
     assert diagnosis.category in CATEGORIES
     assert diagnosis.reason

@@ -20,6 +20,7 @@ _STATES = {
     "failed": QueueState.FAILED,
     "timeout": QueueState.TIMEOUT,
     "cancelled": QueueState.CANCELLED,
+    "vanished": QueueState.NODE_FAIL,  # its processes died with no exit recorded (reboot, kill -9)
 }
 
 

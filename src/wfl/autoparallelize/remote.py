@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wfl.autoparallelize.failure_policy import decide, effective_policies, remedy
 from wfl.autoparallelize.progress import JobProgress
 from wfl.autoparallelize.remoteinfo import RemoteInfo
 
@@ -26,7 +27,6 @@ QUEUE_SELECTION_ENV_VARS = (
     "WFL_ACE_FIT_REMOTEINFO",
 )
 FAILED_JOB_TAG = "EXPYRE_REMOTE_JOB_FAILED"
-MAX_SUBMISSIONS_PER_JOB = 3
 
 
 @dataclass
@@ -37,9 +37,20 @@ class JobFailure:
     job_id: str
     stage_dir: str
     error: BaseException
+    category: str | None = None
+    why_not_retried: str = ""
+    inputs: Sequence[str] = ()
 
     def describe(self) -> str:
-        return f"--- job {self.job_name} (id {self.job_id}, dir {self.stage_dir})\n{self.error}"
+        lines = [f"--- job {self.job_name} (id {self.job_id}, dir {self.stage_dir})"]
+        if self.category:
+            lines.append(f"category: {self.category}; not retried: {self.why_not_retried}")
+            lines.append(f"remedy: {remedy(self.category)}")
+        if self.inputs:
+            shown = ", ".join(self.inputs[:10]) + (" ..." if len(self.inputs) > 10 else "")
+            lines.append(f"input items: {shown}")
+        lines.append(str(self.error))
+        return "\n".join(lines)
 
 
 class QueuedJobsFailed(RuntimeError):
@@ -47,10 +58,12 @@ class QueuedJobsFailed(RuntimeError):
 
     def __init__(self, failures: Sequence[JobFailure], total: int) -> None:
         self.failures = list(failures)
+        categories = sorted({f.category or "unknown" for f in self.failures})
         lines = [
-            f"{len(self.failures)} of {total} queued job(s) failed "
-            "(pass ignore_failed_jobs=True in RemoteInfo to get their inputs back tagged "
-            f"{FAILED_JOB_TAG!r} instead):"
+            f"{len(self.failures)} of {total} queued job(s) failed ({', '.join(categories)}); "
+            "each is listed with the remedy that fits it (to carry on without them instead, "
+            "pass ignore_failed_jobs=True in RemoteInfo: their inputs come back tagged "
+            f"{FAILED_JOB_TAG!r}):"
         ]
         lines += [f.describe() for f in self.failures]
         super().__init__("\n".join(lines))
@@ -175,7 +188,8 @@ def start_jobs(jobs: list[Any], remote_info: RemoteInfo, force_rerun: bool = Fal
 
 def start_job(job: Any, remote_info: RemoteInfo, force_rerun: bool = False) -> None:
     job.start(
-        resources=remote_info.resources,
+        # a failure policy may have raised the request: a rerun keeps the raised one
+        resources=job.row["info"].get("resources") or remote_info.resources,
         system_name=remote_info.sys_name,
         header_extra=remote_info.header_extra,
         exact_fit=remote_info.exact_fit,
@@ -206,61 +220,155 @@ def start_new_and_failed_jobs(jobs: Sequence[Any], remote_info: RemoteInfo) -> N
     start_jobs([job for job in jobs if id(job) not in failed_ids], remote_info)
 
 
-def gather(jobs: list[Any], remote_info: RemoteInfo, description: str) -> list[Any]:
+#: splits a failed chunk job into smaller started jobs (None: this job cannot be split)
+SplitJob = Callable[[Any], "list[Any] | None"]
+
+
+def gather(
+    jobs: list[Any],
+    remote_info: RemoteInfo,
+    description: str,
+    split_job: SplitJob | None = None,
+    job_inputs: Callable[[Any], Sequence[str]] | None = None,
+) -> list[Any]:
     """Wait for all jobs, returning their values in job order.
 
-    Failed jobs are collected (all of them) and reported together; with
-    ``ignore_failed_jobs`` their value is None and the caller tags their inputs.
-    Jobs the queue killed are resubmitted when ``resubmit_killed_jobs`` is set.
+    A failed job goes through ``remote_info.failure_policies`` (see
+    :mod:`wfl.autoparallelize.failure_policy`): it is resubmitted (unchanged, or with more
+    time or memory), split into smaller jobs by ``split_job`` (whose values, lists, are
+    concatenated in order), or reported. Failures that remain are collected (all of them)
+    and raised together; with ``ignore_failed_jobs`` their value is :data:`FAILED` and the
+    caller tags their inputs. ``job_inputs(job)`` names a job's input items for reports.
     """
     from expyre.func import RemoteJobError
     from expyre.poll import wait_for_jobs
 
     values: list[Any] = [None] * len(jobs)
-    index = {id(job): i for i, job in enumerate(jobs)}
-    submissions = dict.fromkeys(index, 1)
+    # a job's place: (index of the original job, order among the pieces it was split into)
+    place = {job.id: (i, ()) for i, job in enumerate(jobs)}
+    known = {job.id: job for job in jobs}
+    pieces: dict[int, list[tuple[tuple, Any]]] = {}
     failures: list[JobFailure] = []
+    failed_index: set[int] = set()
     pending = list(jobs)
     with JobProgress(description, len(jobs)) as progress:
         while pending:
-            resubmitted, unclaimed = [], []
+            again, unclaimed = [], []
             for job in wait_for_jobs(
                 pending,
                 timeout=remote_info.timeout,
                 check_interval=remote_info.check_interval,
                 on_progress=progress.update,
             ):
-                i = index[id(job)]
+                i, order = place[job.id]
                 if job.status == "created":  # packed, its allocations ended first: never ran
                     unclaimed.append(job)
                     continue
                 try:
-                    values[i] = job.get_results(timeout=0)[0]
+                    value = job.get_results(timeout=0)[0]
                 except RemoteJobError as error:
-                    # no Python exception inside the job: the queue or the machine ended it
-                    # (time limit, cancel, out of memory, node failure, kill -9)
-                    killed = error.remote_exception_repr is None
-                    if (
-                        killed
-                        and remote_info.resubmit_killed_jobs
-                        and submissions[id(job)] < MAX_SUBMISSIONS_PER_JOB
-                    ):
-                        submissions[id(job)] += 1
-                        resubmitted.append(job)
-                    else:
-                        failures.append(JobFailure(job.name, job.id, str(job.stage_dir), error))
-            start_jobs(resubmitted, remote_info, force_rerun=True)
+                    new_jobs, why = _apply_policy(job, error, remote_info, split_job)
+                    if new_jobs is None:
+                        inputs = job_inputs(job) if job_inputs is not None else ()
+                        failures.append(
+                            JobFailure(
+                                job.name, job.id, str(job.stage_dir), error,
+                                error.failure_category, why, list(inputs),
+                            )
+                        )  # fmt: skip
+                        failed_index.add(i)
+                        continue
+                    for n, new_job in enumerate(new_jobs):
+                        if new_job is not job:
+                            place[new_job.id] = (i, (*order, n))
+                            known[new_job.id] = new_job
+                    again.extend(new_jobs)
+                    continue
+                if order == () and job is jobs[i]:
+                    values[i] = value
+                else:
+                    pieces.setdefault(i, []).append((order, value))
             start_jobs(unclaimed, remote_info)
-            pending = resubmitted + unclaimed
+            pending = again + unclaimed
+    for i, parts in pieces.items():
+        values[i] = [v for _, part in sorted(parts, key=lambda p: p[0]) for v in part]
     if failures and not remote_info.ignore_failed_jobs:
         raise QueuedJobsFailed(failures, len(jobs))
     failed_ids = {f.job_id for f in failures}
-    for i, job in enumerate(jobs):
-        if job.id in failed_ids:
-            values[i] = FAILED
-        else:
+    for i in failed_index:
+        values[i] = FAILED
+    for job_id, (i, _) in place.items():
+        job = known[job_id]
+        # a split job's original stays "died": its pieces carry its result
+        ok = job_id not in failed_ids and i not in failed_index
+        if ok and job.refresh().status in ("succeeded", "processed"):
             job.mark_processed()
     return values
+
+
+def _apply_policy(
+    job: Any, error: BaseException, remote_info: RemoteInfo, split_job: SplitJob | None
+) -> tuple[list[Any] | None, str]:
+    """Act on a failed job's policy: the jobs to wait for instead, or (None, why not)."""
+    from expyre.system import get_system
+
+    category = getattr(error, "failure_category", None) or "unknown"
+    row = job.refresh().row
+    # a job already resubmitted with more time or memory grows from there, also after a rerun
+    resources = row["info"].get("resources") or remote_info.resources
+    if not isinstance(resources, dict):
+        resources = _resources_dict(resources)
+    try:
+        partitions = get_system(job.system_name).config.partitions
+    except Exception:  # noqa: BLE001 - a system gone from config.json: only plain policies
+        partitions = {}
+    items = row["info"].get("num_items")
+    decision = decide(
+        category=category,
+        policies=effective_policies(remote_info.failure_policies, remote_info.resubmit_killed_jobs),
+        resources=resources,
+        partitions=partitions,
+        submissions=row["n_submissions"],
+        num_items=items if isinstance(items, int) else 1,
+        job_label=f"job {job.name} ({job.id})",
+        exact_fit=remote_info.exact_fit,
+        partial_node=remote_info.partial_node,
+    )
+    if decision.action == "fail":
+        return None, decision.message
+    if decision.action == "split":
+        new_jobs = split_job(job) if split_job is not None else None
+        if not new_jobs:
+            return None, f"{category}: this job cannot be split"
+        print(f"expyre: {decision.message}", file=sys.stderr, flush=True)
+        job.record_attempt(decision.message)
+        return new_jobs, ""
+    print(f"expyre: {decision.message}", file=sys.stderr, flush=True)
+    job.resubmit(
+        reason=decision.message,
+        resources=decision.resources,
+        system_name=remote_info.sys_name,
+        header_extra=remote_info.header_extra,
+        exact_fit=remote_info.exact_fit,
+        partial_node=remote_info.partial_node,
+    )
+    return [job], ""
+
+
+def _resources_dict(resources: Any) -> dict:
+    """A Resources object as the keyword arguments that rebuild it."""
+    out: dict[str, Any] = {"max_time": resources.max_time_s}
+    for field, key in (
+        ("num_nodes", "num_nodes"),
+        ("num_cores", "num_cores"),
+        ("max_mem_tot_kB", "max_mem_tot"),
+        ("max_mem_per_core_kB", "max_mem_per_core"),
+        ("partitions", "partitions"),
+    ):
+        value = getattr(resources, field)
+        if value is not None:
+            out[key] = list(value) if field == "partitions" else value
+    return out
 
 
 #: value :func:`gather` returns in place of a failed job's result (with ignore_failed_jobs)
@@ -287,7 +395,7 @@ def run_queued(
     items : list
         The input items (already copied, carrying their locations in ``info``).
     locs : list
-        Their locations (unused here: results are returned in input order).
+        Their locations, named in the report of a failed job.
     item_rngs : list of numpy.random.Generator or None
         One child generator per item, spawned in input order by the caller.
     outputs : OutputSpec
@@ -310,31 +418,55 @@ def run_queued(
     from wfl.autoparallelize import plan
 
     new_job = plan.planned_job if plan.active() else make_job  # a plan creates no job
+
+    def chunk_job(name: str, start: int, stop: int) -> Any:
+        chunk_rngs = None if item_rngs is None else item_rngs[start:stop]
+        job = new_job(
+            remote_info,
+            name,
+            run_chunk,
+            (op, items[start:stop], chunk_rngs, list(args), hashed),
+            {
+                "num_inputs_per_python_subprocess": autopara_info.num_inputs_per_python_subprocess,
+                "iterable_arg": autopara_info.iterable_arg,
+            },
+            {"unhashed": unhashed},
+        )
+        if new_job is make_job:
+            span[job.id] = (start, stop)
+            if job.row["info"].get("num_items") != stop - start:
+                job.update_info({"num_items": stop - start})  # whether it can be split
+        return job
+
+    def split_job(job: Any) -> list[Any] | None:
+        start, stop = span[job.id]
+        if stop - start < 2:
+            return None
+        middle = (start + stop + 1) // 2
+        halves = [
+            chunk_job(f"{job.name}_{part}", a, b)
+            for part, (a, b) in (("a", (start, middle)), ("b", (middle, stop)))
+        ]
+        for half in halves:
+            start_job(half, remote_info)
+        return halves
+
+    def job_inputs(job: Any) -> list[str]:
+        start, stop = span.get(job.id, (0, 0))
+        return [str(loc) for loc in locs[start:stop]]
+
+    span: dict[str, tuple[int, int]] = {}
     jobs, bounds = [], []
     with stale_jobs_report():  # jobs of edited code: cancelled, and ONE warning for all
         for n, start in enumerate(range(0, len(items), chunk_size)):
             stop = min(start + chunk_size, len(items))
-            chunk_rngs = None if item_rngs is None else item_rngs[start:stop]
-            job = new_job(
-                remote_info,
-                f"{remote_info.job_name}_chunk_{n}",
-                run_chunk,
-                (op, items[start:stop], chunk_rngs, list(args), hashed),
-                {
-                    "num_inputs_per_python_subprocess": (
-                        autopara_info.num_inputs_per_python_subprocess
-                    ),
-                    "iterable_arg": autopara_info.iterable_arg,
-                },
-                {"unhashed": unhashed},
-            )
-            jobs.append(job)
+            jobs.append(chunk_job(f"{remote_info.job_name}_chunk_{n}", start, stop))
             bounds.append((start, stop))
     if new_job is not make_job:
         return jobs  # plan mode: what each job would do, nothing submitted
     start_new_and_failed_jobs(jobs, remote_info)
 
-    values = gather(jobs, remote_info, remote_info.job_name)
+    values = gather(jobs, remote_info, remote_info.job_name, split_job, job_inputs)
     results: list = []
     for (start, stop), value in zip(bounds, values, strict=True):
         if value is FAILED:

@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from wfl.autoparallelize.failure_policy import check_failure_policies
+
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Fields that are lists of strings, with what each item is, for error messages.
@@ -61,7 +63,8 @@ class RemoteInfo:
         Return a failed job's inputs tagged ``info["EXPYRE_REMOTE_JOB_FAILED"] = True``
         instead of raising.
     resubmit_killed_jobs : bool
-        Resubmit jobs the queue killed (time limit, node failure, cancelled, out of memory).
+        Resubmit every job the queue killed, including cancelled ones (jobs that hit their
+        time or memory limit, lost their node, or vanished are resubmitted by default).
     hash_ignore : list of str
         Names of the operation's keyword arguments left out of the job key.
     max_allocations : int or None
@@ -74,6 +77,12 @@ class RemoteInfo:
         Submit the queue jobs as ONE job array (Slurm, SGE, PBS): one submit command, at
         most ``max_allocations`` tasks (default: one per chunk), fewer if the site's largest
         array is smaller -- each task then runs chunks until none is left.
+    failure_policies : dict, optional
+        What to do with a failed job, by failure category: ``{"timeout": "more_time",
+        "out_of_memory": "split", "cancelled": "resubmit", ...}``. Categories: timeout,
+        out_of_memory, node_failure, cancelled, exception, bad_environment, unknown; actions:
+        resubmit, more_time, more_memory, split, fail. Categories not given keep their
+        defaults (:data:`wfl.autoparallelize.failure_policy.DEFAULT_POLICIES`).
     """
 
     def __init__(
@@ -97,6 +106,7 @@ class RemoteInfo:
         hash_ignore: Iterable[str] = (),
         max_allocations: int | None = None,
         job_array: bool = False,
+        failure_policies: Mapping[str, str] | None = None,
     ) -> None:
         self.sys_name = _check_optional_str("sys_name", sys_name)
         self.job_name = _check_job_name(job_name)
@@ -113,6 +123,7 @@ class RemoteInfo:
         self.partial_node = _check_bool("partial_node", partial_node)
         self.ignore_failed_jobs = _check_bool("ignore_failed_jobs", ignore_failed_jobs)
         self.resubmit_killed_jobs = _check_bool("resubmit_killed_jobs", resubmit_killed_jobs)
+        self.failure_policies = check_failure_policies(failure_policies)
         self.timeout = None if timeout is None else _check_seconds("timeout", timeout)
         self.check_interval = (
             None if check_interval is None else _check_seconds("check_interval", check_interval)
@@ -140,6 +151,7 @@ class RemoteInfo:
         "hash_ignore",
         "max_allocations",
         "job_array",
+        "failure_policies",
     ]
 
     @classmethod

@@ -1,0 +1,348 @@
+"""What to do with a queued job that failed, decided by its failure category.
+
+Every failed job has a category (:mod:`expyre.failure`: ``timeout``, ``out_of_memory``,
+``node_failure``, ``cancelled``, ``exception``, ``bad_environment``, ``unknown``).
+``RemoteInfo.failure_policies`` maps categories to actions:
+
+``resubmit``
+    the same request again (the work was fine; its machine was not);
+``more_time``
+    the time limit times :data:`TIME_FACTOR`, capped by the longest ``max_time`` of the
+    system's partitions the request may use -- a partition allowing more is chosen by
+    partition selection when the current one's limit is exceeded;
+``more_memory``
+    the memory request times :data:`MEMORY_FACTOR`, capped likewise by ``max_mem``; when it
+    cannot grow, a chunk of several items is split instead;
+``split``
+    the chunk's items resubmitted as two jobs of half the items each;
+``fail``
+    report it (with the remedy that fits the category).
+
+A job is submitted at most :data:`MAX_SUBMISSIONS_PER_JOB` times, counted in the jobs
+database, so a rerun of the script never starts the count again and no failure is retried
+in a loop. This module is pure: it decides; :mod:`wfl.autoparallelize.remote` acts.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ACTIONS",
+    "DEFAULT_POLICIES",
+    "MAX_SUBMISSIONS_PER_JOB",
+    "Decision",
+    "check_failure_policies",
+    "decide",
+    "effective_policies",
+    "remedy",
+]
+
+ACTIONS = ("resubmit", "more_time", "more_memory", "split", "fail")
+CATEGORIES = (
+    "timeout",
+    "out_of_memory",
+    "node_failure",
+    "cancelled",
+    "exception",
+    "bad_environment",
+    "unknown",
+)
+
+#: what a user would expect without saying anything: a job killed through no fault of its
+#: own is run again (with more of what it ran out of); a failure of the code, the input or
+#: the environment, or a deliberate cancel, is reported
+DEFAULT_POLICIES = {
+    "timeout": "more_time",
+    "out_of_memory": "more_memory",
+    "node_failure": "resubmit",
+    "cancelled": "fail",
+    "exception": "fail",
+    "bad_environment": "fail",
+    "unknown": "resubmit",
+}
+TIME_FACTOR = 2.0
+MEMORY_FACTOR = 2.0
+MAX_SUBMISSIONS_PER_JOB = 3
+
+#: the remedy that fits each category, for reports of failures that remain
+_REMEDIES = {
+    "timeout": "give more time: raise resources max_time (or failure_policies "
+    "{'timeout': 'more_time'} with a partition that allows more), or fewer items per job "
+    "(num_inputs_per_queued_job)",
+    "out_of_memory": "give more memory: raise resources max_mem_tot/max_mem_per_core, or "
+    "fewer items per job (num_inputs_per_queued_job, failure_policies {'out_of_memory': "
+    "'split'})",
+    "node_failure": "rerun the script: the job died with its machine and is resubmitted",
+    "cancelled": "it was cancelled on purpose; rerun with failure_policies {'cancelled': "
+    "'resubmit'} (or resubmit_killed_jobs=True) to run it again",
+    "exception": "fix the code or the input item named in the traceback, then `xpr "
+    "reset_status` the job (or `xpr rm` it) and rerun",
+    "bad_environment": "fix the job's environment (the system's python_cmd and commands in "
+    "config.json, the job's pre_cmds) so that its python imports expyre and your modules, "
+    "then `xpr reset_status` the job and rerun",
+    "unknown": "read the job's stderr; if the job was killed from outside, rerun (it is "
+    "resubmitted), else `xpr reset_status` it and rerun",
+}
+
+
+def remedy(category: str | None) -> str:
+    """The remedy that fits a failure category, one sentence for the failure report."""
+    return _REMEDIES.get(category or "unknown", _REMEDIES["unknown"])
+
+
+def check_failure_policies(value: Any) -> dict[str, str]:
+    """Validate ``RemoteInfo.failure_policies``: a dict category -> action (may be partial).
+
+    Raises
+    ------
+    ValueError
+        Naming the bad key or value and the allowed ones.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            "RemoteInfo failure_policies must be a dict from failure category to action, e.g. "
+            f"{{'timeout': 'more_time'}}, got {value!r}"
+        )
+    for category, action in value.items():
+        if category not in CATEGORIES:
+            raise ValueError(
+                f"RemoteInfo failure_policies key {category!r} is not a failure category; "
+                f"use one of {', '.join(CATEGORIES)}"
+            )
+        if action not in ACTIONS:
+            raise ValueError(
+                f"RemoteInfo failure_policies[{category!r}] = {action!r} is not an action; "
+                f"use one of {', '.join(ACTIONS)}"
+            )
+    return dict(value)
+
+
+def effective_policies(
+    failure_policies: Mapping[str, str] | None, resubmit_killed_jobs: bool
+) -> dict[str, str]:
+    """The action for every category: defaults, then ``resubmit_killed_jobs``, then the user's.
+
+    ``resubmit_killed_jobs=True`` keeps its old meaning -- every job the queue ended without a
+    Python exception runs again -- so it turns ``cancelled`` into ``resubmit`` (the other
+    killed categories are resubmitted by default already, with more time or memory where
+    that is what ran out).
+    """
+    policies = dict(DEFAULT_POLICIES)
+    if resubmit_killed_jobs:
+        policies["cancelled"] = "resubmit"
+    policies.update(failure_policies or {})
+    return policies
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one failed job.
+
+    Attributes
+    ----------
+    action : str
+        ``resubmit``, ``more_time``, ``more_memory``, ``split`` or ``fail``.
+    resources : dict or None
+        The request for the resubmission (``Resources`` keyword arguments).
+    message : str
+        For a resubmission: the line printed on stderr; for ``fail``: why no policy applies.
+    """
+
+    action: str
+    resources: dict | None
+    message: str
+
+
+def decide(
+    *,
+    category: str,
+    policies: Mapping[str, str],
+    resources: Mapping[str, Any],
+    partitions: Mapping[str, Any],
+    submissions: int,
+    num_items: int,
+    job_label: str,
+    exact_fit: bool = True,
+    partial_node: bool = False,
+) -> Decision:
+    """Decide what to do with a failed job.
+
+    Parameters
+    ----------
+    category : str
+        The job's failure category.
+    policies : dict
+        Category -> action, complete (see :func:`effective_policies`).
+    resources : dict
+        The request the job last ran with (``Resources`` keyword arguments).
+    partitions : dict of str to expyre.config.PartitionConfig
+        The system's partitions (caps for more time and memory).
+    submissions : int
+        How many times the job was submitted so far.
+    num_items : int
+        Items in the job's chunk (a single item cannot be split).
+    job_label : str
+        How messages name the job.
+    exact_fit, partial_node : bool
+        Partition selection rules the job is submitted with.
+    """
+    action = policies.get(category, "fail")
+    if action == "fail":
+        return Decision("fail", None, f"failure policy for {category} is 'fail'")
+    if action != "split" and submissions >= MAX_SUBMISSIONS_PER_JOB:
+        return Decision(
+            "fail",
+            None,
+            f"submitted {submissions} times already (at most {MAX_SUBMISSIONS_PER_JOB}), "
+            f"so failure policy {action!r} is not applied again",
+        )
+    if action == "resubmit":
+        return Decision(
+            "resubmit",
+            dict(resources),
+            f"{job_label}: {category}; resubmitting unchanged "
+            f"(submission {submissions + 1} of at most {MAX_SUBMISSIONS_PER_JOB})",
+        )
+    if action == "split":
+        if num_items < 2:
+            return Decision("fail", None, f"{category}: one item cannot be split further")
+        return Decision(
+            "split",
+            dict(resources),
+            f"{job_label}: {category}; splitting its {num_items} items into two jobs of "
+            f"{(num_items + 1) // 2} and {num_items // 2}",
+        )
+    grow = _more_time if action == "more_time" else _more_memory
+    decision = grow(
+        category, resources, partitions, exact_fit, partial_node, job_label, submissions
+    )
+    if decision.action == "fail" and action == "more_memory" and num_items > 1:
+        # memory cannot grow: fewer items per job need less of it
+        return Decision(
+            "split",
+            dict(resources),
+            f"{job_label}: {category}; {decision.message}, so splitting its {num_items} "
+            "items into two jobs instead",
+        )
+    return decision
+
+
+def _select(resources: Mapping[str, Any], partitions, exact_fit, partial_node):
+    from expyre.resources import NoPartitionFits, Resources, select_partition
+
+    try:
+        return select_partition(Resources(**resources), partitions, exact_fit, partial_node)
+    except NoPartitionFits:
+        return None
+
+
+def _more_time(category, resources, partitions, exact_fit, partial_node, label, submissions):
+    from expyre.resources import Resources
+    from expyre.units import format_time
+
+    old_s = Resources(**resources).max_time_s
+    before = _select(resources, partitions, exact_fit, partial_node)
+    wanted = int(old_s * TIME_FACTOR)
+    # the request itself, else the longest partition limit that still fits the request
+    caps = [wanted] + sorted(
+        {
+            p.max_time_s
+            for p in partitions.values()
+            if p.max_time_s and old_s < p.max_time_s < wanted
+        },
+        reverse=True,
+    )
+    for new_s in caps:
+        new = {**copy.deepcopy(dict(resources)), "max_time": int(new_s)}
+        after = _select(new, partitions, exact_fit, partial_node)
+        if after is None:
+            continue
+        moved = ""
+        if before is not None and after.partition != before.partition:
+            moved = f", partition {before.partition} -> {after.partition}"
+        capped = "" if new_s == wanted else " (capped by the partition's max_time)"
+        return Decision(
+            "more_time",
+            new,
+            f"{label}: {category}; resubmitting with max_time {format_time(old_s)} -> "
+            f"{format_time(int(new_s))}{capped}{moved} "
+            f"(submission {submissions + 1} of at most {MAX_SUBMISSIONS_PER_JOB})",
+        )
+    return Decision(
+        "fail",
+        None,
+        f"max_time {format_time(old_s)} is already the longest any partition allowed for this "
+        "request has",
+    )
+
+
+def _memory_kB(resources: Mapping[str, Any], partitions, exact_fit, partial_node) -> int | None:
+    """Total memory the job had, kB: its request, else its partition's whole nodes."""
+    from expyre.resources import Resources
+
+    res = Resources(**resources)
+    selection = _select(resources, partitions, exact_fit, partial_node)
+    if res.max_mem_tot_kB is not None:
+        return res.max_mem_tot_kB
+    if res.max_mem_per_core_kB is not None and selection is not None:
+        return res.max_mem_per_core_kB * selection.num_cores
+    if selection is not None:
+        part = partitions[selection.partition]
+        if part.max_mem_kB is not None:
+            return part.max_mem_kB * selection.num_nodes
+    return None
+
+
+def _more_memory(category, resources, partitions, exact_fit, partial_node, label, submissions):
+    old_kB = _memory_kB(resources, partitions, exact_fit, partial_node)
+    if old_kB is None:
+        return Decision(
+            "fail",
+            None,
+            "the job asked for no memory and its partitions declare no max_mem, so there is "
+            "no request to raise",
+        )
+    wanted = int(old_kB * MEMORY_FACTOR)
+    before = _select(resources, partitions, exact_fit, partial_node)
+    nodes = before.num_nodes if before is not None else 1
+    caps = [wanted] + sorted(
+        {
+            p.max_mem_kB * nodes
+            for p in partitions.values()
+            if p.max_mem_kB and old_kB < p.max_mem_kB * nodes < wanted
+        },
+        reverse=True,
+    )
+    for new_kB in caps:
+        new = copy.deepcopy(dict(resources))
+        new.pop("max_mem_per_core", None)
+        new["max_mem_tot"] = int(new_kB)
+        after = _select(new, partitions, exact_fit, partial_node)
+        if after is None:
+            continue
+        moved = ""
+        if before is not None and after.partition != before.partition:
+            moved = f", partition {before.partition} -> {after.partition}"
+        capped = "" if new_kB == wanted else " (capped by the partition's max_mem)"
+        return Decision(
+            "more_memory",
+            new,
+            f"{label}: {category}; resubmitting with memory {_mb(old_kB)} -> {_mb(new_kB)}"
+            f"{capped}{moved} (submission {submissions + 1} of at most "
+            f"{MAX_SUBMISSIONS_PER_JOB})",
+        )
+    return Decision(
+        "fail",
+        None,
+        f"memory {_mb(old_kB)} is already the most any partition allowed for this request has",
+    )
+
+
+def _mb(kB: int) -> str:
+    return f"{kB / 1024:.0f} MB"
