@@ -83,7 +83,8 @@ _STDERR_PATTERNS = [
 # The job's python never got as far as the runner: it is missing, broken, or cannot import
 # expyre / cloudpickle. These are the shells' and Python's own words for that.
 _BAD_ENVIRONMENT = re.compile(
-    r"No module named '?(expyre|cloudpickle)\b|"
+    r"No module named '?(expyre|cloudpickle|encodings)\b|"
+    r"Fatal Python error|"
     r"\S+: command not found|"
     r"python[0-9.]*: No such file or directory|"
     r"error while loading shared libraries|"

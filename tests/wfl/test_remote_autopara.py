@@ -199,12 +199,14 @@ def _die_first_time(atoms, marker_dir):
     return atoms
 
 
-def test_resubmit_killed_jobs(local_queue, tmp_path):
+def test_killed_jobs_are_resubmitted_by_default(local_queue, tmp_path, capsys):
+    """A job killed without a Python exception (here: SIGKILL, no word from the queue) is
+    run again by default, one stderr line per resubmission; a policy can refuse that."""
     configs = perturbed_cu_cells(2)
     markers = tmp_path / "markers"
     markers.mkdir()
-    info = remote_info(1, 0, job_name="killed")
-    with pytest.raises(QueuedJobsFailed, match="2 of 2 queued job"):
+    info = remote_info(1, 0, job_name="killed", failure_policies={"unknown": "fail"})
+    with pytest.raises(QueuedJobsFailed, match=r"2 of 2 queued job\(s\) failed \(unknown\)"):
         wfl_map(
             ConfigSet(configs),
             OutputSpec(),
@@ -214,18 +216,23 @@ def test_resubmit_killed_jobs(local_queue, tmp_path):
         )
     for marker in markers.iterdir():
         marker.unlink()
-    info = remote_info(1, 0, job_name="killed", resubmit_killed_jobs=True)
     out = wfl_map(
         ConfigSet(configs),
         OutputSpec(),
         _die_first_time,
         args=(str(markers),),
-        autopara_info={"remote_info": info},
+        autopara_info={"remote_info": remote_info(1, 0, job_name="killed")},
     )
     assert [at.info["survived"] for at in out] == [True, True]
     # per job: 1st run died; rerun reuses the died job (same key), resubmits it (2nd, dies
     # again: markers were removed), resubmits again (3rd, survives)
     assert sorted(r["n_submissions"] for r in jobs_rows(local_queue)) == [3, 3]
+    err = capsys.readouterr().err
+    assert err.count("unknown; resubmitting unchanged (submission 2 of at most 3)") == 2
+    assert err.count("unknown; resubmitting unchanged (submission 3 of at most 3)") == 2
+    for row in jobs_rows(local_queue):
+        attempts = json.loads(row["info"])["attempts"]
+        assert [a["failure_category"] for a in attempts] == ["unknown", "unknown"]
 
 
 def test_progress_lines_when_asked(local_queue, monkeypatch, capsys):

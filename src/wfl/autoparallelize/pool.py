@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from wfl.configset import LOC_KEY
+
 ENV_NUM_SUBPROCESSES = "WFL_NUM_PYTHON_SUBPROCESSES"
 
 # If the user set any of these, they chose their own thread counts and we leave them alone.
@@ -72,7 +74,16 @@ def _call_op(
         call_args.insert(iterable_arg, chunk)
     if rngs is not None:
         call_kwargs["rng"] = rngs
-    results = op(*call_args, **call_kwargs)
+    try:
+        results = op(*call_args, **call_kwargs)
+    except Exception as exc:
+        # the traceback alone does not say which input broke: name it, wherever this runs
+        locs = [getattr(item, "info", {}).get(LOC_KEY) for item in chunk]
+        if any(loc is not None for loc in locs):
+            exc.add_note(
+                f"raised for the input item(s) at location(s) {', '.join(map(repr, locs))}"
+            )
+        raise
     results = list(results) if results is not None else None
     if results is None or len(results) != len(chunk):
         got = "None" if results is None else f"{len(results)} results"
