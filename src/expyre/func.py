@@ -276,8 +276,7 @@ class ExPyRe:
         if force_rerun and self.status != "created":
             if self.status in LIVE_STATES:
                 self.cancel()
-            self._row = self._db.reset(self.id)
-            stagedir.forget_outputs(self.stage_dir)
+            self._reset("run again (force_rerun)")
         resubmit = False
         if self.status == "submitted" and not self.remote_id:
             if self._recover_lost_submission():
@@ -323,9 +322,15 @@ class ExPyRe:
         self.refresh()
         if self.status in LIVE_STATES:
             return self  # another driver resubmitted it already
-        self._row = self._db.reset(self.id, reason=reason)
-        stagedir.forget_outputs(self.stage_dir)
+        self._reset(reason)
         return self.start(resources, system_name, header_extra, exact_fit, partial_node)
+
+    def _reset(self, reason: str) -> None:
+        """Back to ``created`` for another run: the last failure no longer describes the job
+        (its record stays in ``info["attempts"]`` and the state history)."""
+        self._row = self._db.reset(self.id, reason=reason)
+        self._row = self._db.update(self.id, failure_category=None, info={"failure": None})
+        stagedir.forget_outputs(self.stage_dir)
 
     def record_attempt(self, reason: str, info: dict | None = None) -> None:
         """Append ``reason`` to the job's ``info["attempts"]`` (and merge ``info``).

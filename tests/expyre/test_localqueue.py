@@ -116,7 +116,7 @@ def test_crashed_wrapper_and_job_free_their_cores(tmp_path):
     deadline = time.monotonic() + 60
     while not (record / "child_pid").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    for name in ("child_pid", "pid"):  # kill -9 everything of the job: nothing records an exit
+    for name in ("pid", "child_pid"):  # kill -9 everything, launcher first: nothing records an exit
         pgid = int((record / name).read_text().split()[0])
         os.killpg(pgid, signal.SIGKILL)
     # nothing of it failed by itself: it vanished with its processes, as in a reboot
