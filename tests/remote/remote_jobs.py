@@ -35,3 +35,17 @@ def chatty(n_lines, then_sleep=0.0):
     print("a warning on stderr", file=sys.stderr, flush=True)
     time.sleep(then_sleep)
     return n_lines
+
+
+def sleep_then_mark(atoms, seconds):
+    """A wfl operation that takes ``seconds`` per item (to run into a time limit)."""
+    time.sleep(seconds)
+    atoms.info["slept"] = seconds
+    return atoms
+
+
+def allocate_then_mark(atoms, megabytes):
+    """A wfl operation that needs ``megabytes`` of memory at once (to run into a limit)."""
+    block = bytearray(megabytes * 1024 * 1024)
+    atoms.info["allocated_MB"] = len(block) // (1024 * 1024)
+    return atoms
