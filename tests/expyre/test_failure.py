@@ -71,6 +71,22 @@ SGE_HVMEM_STDERR = (
 )
 
 
+# PBS has no server here (a fake, labelled): qstat -f -F json of finished jobs, with Exit_status
+# values as documented by OpenPBS (src/include/job.h): -29 JOB_EXEC_KILL_WALLTIME, -27
+# JOB_EXEC_KILL_MEM, -20 JOB_EXEC_RERUN_MS_FAIL (node), 271 = 256 + SIGTERM (qdel), 1 exit code
+PBS_QSTAT = """{"timestamp":1479277336,"pbs_version":"19.1.3","pbs_server":"vbox","Jobs":{
+ "5.vbox":{"Job_Name":"a","job_state":"F","Exit_status":-29},
+ "6.vbox":{"Job_Name":"b","job_state":"F","Exit_status":271,
+           "resources_used":{"walltime":"00:00:12"},"Resource_List":{"walltime":"00:10:00"}},
+ "9.vbox":{"Job_Name":"c","job_state":"F","Exit_status":-27},
+ "10.vbox":{"Job_Name":"d","job_state":"F","Exit_status":-20},
+ "11.vbox":{"Job_Name":"e","job_state":"F","Exit_status":1}}}"""
+
+
+def _pbs(job_id):
+    return get_scheduler("pbs").parse_accounting_output(PBS_QSTAT, [job_id]).get(job_id)
+
+
 def _failed_record(exc_repr, stage="call"):
     return {"ok": False, "stage": stage, "exception_repr": exc_repr, "traceback": "..."}
 
@@ -103,6 +119,12 @@ def _sge(job_id):
         (lambda: _sge("3"), None, False, "", "bad_environment"),
         # killed by a signal the queue did not send: no cause known
         (lambda: _sge("3"), None, True, "", "unknown"),
+        # PBS exit status (fake server, documented values)
+        (lambda: _pbs("5.vbox"), None, True, "", "timeout"),
+        (lambda: _pbs("6.vbox"), None, True, "", "cancelled"),
+        (lambda: _pbs("9.vbox"), None, True, "", "out_of_memory"),
+        (lambda: _pbs("10.vbox"), None, True, "", "node_failure"),
+        (lambda: _pbs("11.vbox"), _failed_record("KeyError('x')"), True, "", "exception"),
         # gone from queue and accounting, no record: died with its machine or launcher
         (lambda: "vanished", None, True, "", "node_failure"),
         (lambda: "node_fail", None, False, "", "node_failure"),
