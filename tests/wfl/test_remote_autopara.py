@@ -235,6 +235,27 @@ def test_killed_jobs_are_resubmitted_by_default(local_queue, tmp_path, capsys):
         assert [a["failure_category"] for a in attempts] == ["unknown", "unknown"]
 
 
+def _always_die(atoms):
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_attempts_are_bounded_and_listed_in_the_report(local_queue):
+    with pytest.raises(QueuedJobsFailed) as caught:
+        wfl_map(
+            ConfigSet(perturbed_cu_cells(1)), OutputSpec(), _always_die,
+            autopara_info={"remote_info": remote_info(1, 0, job_name="doomed")},
+        )  # fmt: skip
+    text = str(caught.value)
+    assert text.count("earlier attempt: ") == 2
+    assert "unknown; resubmitting unchanged (submission 3 of at most 3)" in text
+    assert "not retried: submitted 3 times already (at most 3)" in text
+    (row,) = jobs_rows(local_queue)
+    assert row["n_submissions"] == 3 and row["failure_category"] == "unknown"
+
+
 def test_progress_lines_when_asked(local_queue, monkeypatch, capsys):
     monkeypatch.setenv("WFL_PROGRESS", "1")
     configs = perturbed_cu_cells(3)

@@ -40,9 +40,11 @@ class JobFailure:
     category: str | None = None
     why_not_retried: str = ""
     inputs: Sequence[str] = ()
+    attempts: Sequence[str] = ()
 
     def describe(self) -> str:
         lines = [f"--- job {self.job_name} (id {self.job_id}, dir {self.stage_dir})"]
+        lines += [f"earlier attempt: {reason}" for reason in self.attempts]
         if self.category:
             lines.append(f"category: {self.category}; not retried: {self.why_not_retried}")
             lines.append(f"remedy: {remedy(self.category)}")
@@ -270,10 +272,13 @@ def gather(
                     new_jobs, why = _apply_policy(job, error, remote_info, split_job)
                     if new_jobs is None:
                         inputs = job_inputs(job) if job_inputs is not None else ()
+                        attempts = [
+                            a.get("reason") or "" for a in job.row["info"].get("attempts", [])
+                        ]
                         failures.append(
                             JobFailure(
                                 job.name, job.id, str(job.stage_dir), error,
-                                error.failure_category, why, list(inputs),
+                                error.failure_category, why, list(inputs), attempts,
                             )
                         )  # fmt: skip
                         failed_index.add(i)
