@@ -12,8 +12,6 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from wfl.configset import LOC_KEY
-
 ENV_NUM_SUBPROCESSES = "WFL_NUM_PYTHON_SUBPROCESSES"
 
 # If the user set any of these, they chose their own thread counts and we leave them alone.
@@ -78,6 +76,9 @@ def _call_op(
         results = op(*call_args, **call_kwargs)
     except Exception as exc:
         # the traceback alone does not say which input broke: name it, wherever this runs
+        # (imported here: a job that succeeds must not pay for importing configset)
+        from wfl.configset import LOC_KEY
+
         locs = [getattr(item, "info", {}).get(LOC_KEY) for item in chunk]
         if any(loc is not None for loc in locs):
             exc.add_note(
