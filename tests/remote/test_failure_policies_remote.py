@@ -41,13 +41,13 @@ TIME_LIMITS = {"slurm": (60, 100), "sge": (20, 30), "local": (10, 13)}
 def _skip_unless_here(sys_config, selected_systems, schedulers):
     scheduler = sys_config["scheduler"]
     if scheduler not in schedulers:
-        pytest.skip(f"not tested on {scheduler}")
+        pytest.skip(f"not applicable: this test does not cover {scheduler}")
     covered = sys_config.get("host") and any(
         not other.get("host") and other["scheduler"] == scheduler
         for other in selected_systems.values()
     )
     if covered:
-        pytest.skip(f"{scheduler} is tested on this machine in this run")
+        pytest.skip(f"not applicable: {scheduler} is tested on this machine in this run")
     return scheduler
 
 
