@@ -103,3 +103,44 @@ def test_python_that_cannot_start_is_bad_environment_reported_once_never_retried
         (row,) = _rows(local_queue).values()
         assert row["failure_category"] == "bad_environment"
         assert row["n_submissions"] == 1
+
+
+def _die_first_time_on_item_0(atoms, marker_dir):
+    """SIGKILL the job the first time item 0 is seen: the whole chunk dies with it."""
+    import os
+    import signal
+    from pathlib import Path
+
+    marker = Path(marker_dir) / "seen_0"
+    if atoms.info["id"] == 0 and not marker.exists():
+        marker.write_text("x")
+        os.kill(os.getpid(), signal.SIGKILL)
+    atoms.info["survived"] = True
+    return atoms
+
+
+def test_split_policy_runs_a_chunk_as_two_halves_in_order(local_queue, tmp_path, capsys):
+    configs = _configs(4)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    info = _info("whole", num_inputs_per_queued_job=4, failure_policies={"unknown": "split"})
+    out = wfl_map(
+        ConfigSet(configs), OutputSpec(), _die_first_time_on_item_0, args=(str(markers),),
+        autopara_info={"remote_info": info},
+    )  # fmt: skip
+    assert [at.info["id"] for at in out] == [0, 1, 2, 3]
+    assert all(at.info["survived"] for at in out)
+    assert "unknown; splitting its 4 items into two jobs of 2 and 2" in capsys.readouterr().err
+    rows = _rows(local_queue)
+    assert sorted(rows) == ["whole_chunk_0", "whole_chunk_0_a", "whole_chunk_0_b"]
+    assert rows["whole_chunk_0"]["status"] == "died"
+    assert rows["whole_chunk_0_a"]["status"] == rows["whole_chunk_0_b"]["status"] == "processed"
+    # a rerun reuses the halves: nothing is submitted again
+    again = wfl_map(
+        ConfigSet(configs), OutputSpec(), _die_first_time_on_item_0, args=(str(markers),),
+        autopara_info={"remote_info": info},
+    )  # fmt: skip
+    assert [at.info["id"] for at in again] == [0, 1, 2, 3]
+    assert {n: r["n_submissions"] for n, r in _rows(local_queue).items()} == {
+        "whole_chunk_0": 1, "whole_chunk_0_a": 1, "whole_chunk_0_b": 1,
+    }  # fmt: skip
