@@ -445,6 +445,7 @@ class OutputSpec:
         # stores without a location are numbered " / 0", " / 1", ...; None: locations given
         self._next_auto: int | None = None
         self.completion_record: dict | None = None  # in-memory outputs keep theirs here
+        self._operation_key: dict | None = None  # see written_by
 
     def _resolve(self, name: str) -> Path:
         if self.file_root is None:
@@ -510,14 +511,20 @@ class OutputSpec:
     def _check_existing(self) -> None:
         """Refuse to replace existing files unless ``overwrite`` (checked on the first store).
 
-        Exception: when every existing file carries a completion record and some files of
+        Exceptions: when every existing file carries a completion record and some files of
         this set are missing, they are the remains of an operation interrupted while
-        renaming its files, which the operation now redoes as a whole.
+        renaming its files, which the operation now redoes as a whole; and files whose
+        records show the very operation declared by :meth:`written_by`, complete, were made
+        by another run of the same script at the same time, with identical results.
         """
         if self.overwrite or self.files is None:
             return
         existing = [p for p in self.files if p.exists()]
         if not existing:
+            return
+        if self._operation_key is not None and all(
+            self._made_by(p, self._operation_key) for p in existing
+        ):
             return
         interrupted = len(existing) < len(self.files) and all(
             self.record_path(p).exists() for p in existing
@@ -530,6 +537,31 @@ class OutputSpec:
                 f"OutputSpec: output file(s) {', '.join(map(str, existing))} already exist; "
                 "pass overwrite=True to replace them, or delete them"
             )
+
+    def written_by(self, operation_key: dict) -> None:
+        """Declare the operation about to store into these outputs.
+
+        Two runs of one script at the same time (started twice by mistake) compute the same
+        operation; the one that finishes second then finds the first one's files. They hold
+        the same results, so replacing them is not the accident ``FileExistsError`` guards
+        against. Only files whose completion record matches ``operation_key`` and says
+        complete count as such.
+
+        Parameters
+        ----------
+        operation_key : dict
+            The operation's completion-record key (operation, arguments, inputs, code).
+        """
+        self._operation_key = dict(operation_key)
+
+    def _made_by(self, path: Path, operation_key: dict) -> bool:
+        try:
+            record = json.loads(self.record_path(path).read_text())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(record, dict) or record.get("complete") is False:
+            return False
+        return all(record.get(name) == value for name, value in operation_key.items())
 
     def _marked_incomplete(self, path: Path) -> bool:
         try:

@@ -141,3 +141,27 @@ def test_empty_output_file_reads_as_no_configs(tmp_path):
     outputs = OutputSpec(tmp_path / "none.xyz")
     outputs.close()
     assert list(outputs.to_ConfigSet()) == []
+
+
+def test_files_of_the_same_operation_finished_meanwhile_are_replaced(tmp_path):
+    """Two runs of one script at once: the second to finish finds the first one's files.
+
+    They were made by the very operation the second run declares, complete, so storing
+    replaces them (same results); files made by any other operation are still refused.
+    """
+    target = tmp_path / "out.xyz"
+    key = {"operation": "op", "arguments": "a", "inputs": "i", "code": "c"}
+    first = OutputSpec(target)
+    first.store(perturbed_cu_cells(1)[0], " / 0")
+    first.close(completion_record=key)
+
+    second = OutputSpec(target)
+    second.written_by(key)
+    second.store(perturbed_cu_cells(1)[0], " / 0")
+    second.close(completion_record=key)
+    assert len(ase.io.read(target, ":")) == 1
+
+    other = OutputSpec(target)
+    other.written_by({**key, "code": "edited"})
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        other.store(perturbed_cu_cells(1)[0], " / 0")

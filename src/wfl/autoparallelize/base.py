@@ -168,6 +168,7 @@ def _run(
         return outputs.to_ConfigSet()
 
     # everything that would fail after the work (or the queue wait) fails before it
+    outputs.written_by(key)
     check_outputs(op, outputs)
 
     # spawning after the key: the key must describe the generator as the caller gave it
