@@ -30,6 +30,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# the categories are decided by expyre, which knows the queues; wfl only decides what to do
+from expyre.failure import CATEGORIES
+
 __all__ = [
     "ACTIONS",
     "DEFAULT_POLICIES",
@@ -42,15 +45,6 @@ __all__ = [
 ]
 
 ACTIONS = ("resubmit", "more_time", "more_memory", "split", "fail")
-CATEGORIES = (
-    "timeout",
-    "out_of_memory",
-    "node_failure",
-    "cancelled",
-    "exception",
-    "bad_environment",
-    "unknown",
-)
 
 #: what a user would expect without saying anything: a job killed through no fault of its
 #: own is run again (with more of what it ran out of); a failure of the code, the input or
