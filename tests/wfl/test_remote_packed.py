@@ -99,3 +99,27 @@ def test_max_allocations_is_checked():
     with pytest.raises(ValueError, match="max_allocations must be None"):
         RemoteInfo("local", "j", {"num_cores": 1, "max_time": "1m"}, max_allocations=0)
     assert RemoteInfo("local", "j", {"num_cores": 1, "max_time": "1m"}).max_allocations is None
+
+
+def test_allocations_that_never_run_a_chunk_fail_instead_of_repacking_forever(local_queue):
+    """An allocation whose environment fails only inside the queue job claims nothing.
+
+    Its chunks come back unclaimed and are packed again; when that happens round after round
+    with nothing run, the operation fails with one message saying so, instead of looping.
+    The system's ``commands`` fail only where the job script has set ``EXPYRE_NUM_CORES``,
+    so the preflight (run outside a job) passes, as a broken module on compute nodes would.
+    """
+    import json
+
+    from wfl.autoparallelize.remote import QueuedJobsFailed
+
+    config_path = local_queue / "config.json"
+    config = json.loads(config_path.read_text())
+    config["systems"]["local"]["commands"] = ['[ -z "$EXPYRE_NUM_CORES" ] || exit 3']
+    config_path.write_text(json.dumps(config))
+    configs = perturbed_cu_cells(2, rattle=0.1, seed=5)
+    info = {"remote_info": _remote_info(1, 1, "never_runs")}
+    with pytest.raises(QueuedJobsFailed, match="without running any chunk"):
+        _optimize(ConfigSet(configs), info)
+    assert all(r["status"] == "created" for r in _rows(local_queue))  # a rerun tries again
+    assert 2 <= _queue_job_count(local_queue) <= 10

@@ -253,9 +253,10 @@ def gather(
     failures: list[JobFailure] = []
     failed_index: set[int] = set()
     pending = list(jobs)
+    idle_rounds = 0  # rounds in a row whose allocations all ended without running a chunk
     with JobProgress(description, len(jobs)) as progress:
         while pending:
-            again, unclaimed = [], []
+            again, unclaimed, n_returned = [], [], 0
             for job in wait_for_jobs(
                 pending,
                 timeout=remote_info.timeout,
@@ -263,6 +264,7 @@ def gather(
                 on_progress=progress.update,
             ):
                 i, order = place[job.id]
+                n_returned += 1
                 if job.status == "created":  # packed, its allocations ended first: never ran
                     unclaimed.append(job)
                     continue
@@ -293,6 +295,13 @@ def gather(
                     values[i] = value
                 else:
                     pieces.setdefault(i, []).append((order, value))
+            idle_rounds = idle_rounds + 1 if unclaimed and len(unclaimed) == n_returned else 0
+            if idle_rounds >= MAX_IDLE_PACK_ROUNDS:
+                # an allocation that never gets to run a chunk (its environment fails inside
+                # the queue job, say) would be packed again forever: report it instead
+                failures += [_never_ran(job, idle_rounds) for job in unclaimed]
+                failed_index.update(place[job.id][0] for job in unclaimed)
+                unclaimed = []
             start_jobs(unclaimed, remote_info)
             pending = again + unclaimed
     for i, parts in pieces.items():
@@ -309,6 +318,29 @@ def gather(
         if ok and job.refresh().status in ("succeeded", "processed"):
             job.mark_processed()
     return values
+
+
+#: packing rounds in a row in which every allocation ended without running any chunk,
+#: after which the chunks are reported as failed instead of being packed again
+MAX_IDLE_PACK_ROUNDS = 3
+
+
+def _never_ran(job: Any, rounds: int) -> JobFailure:
+    """The failure report of a packed chunk that no allocation ever ran."""
+    error = RuntimeError(
+        f"its allocations ended {rounds} times in a row without running any chunk; read "
+        "their output (under _expyre/packs/, or the system's rundir/_packs/ on a cluster) "
+        "and check the system's 'commands' and python inside a queue job "
+        f"(xpr check {job.system_name or 'SYSTEM'}); a rerun packs the chunk again"
+    )
+    return JobFailure(
+        job.name,
+        job.id,
+        str(job.stage_dir),
+        error,
+        "bad_environment",
+        "packed again would only repeat it",
+    )
 
 
 def _apply_policy(
