@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   -- set up (Python venv) and run the seed's relaxation workflow on the embedded local queue
+#   make demo   -- set up (Python venv .venv) and run the README's relaxation workflow on the embedded local queue
 #   make test   -- set up everything (venv, fitters, Slurm, SGE, sshd, pw.x) and run the whole test suite
 .PHONY: demo test setup lint bench
 

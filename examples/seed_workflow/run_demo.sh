@@ -25,3 +25,4 @@ echo; echo "== run 2: the same script again: the finished operation is skipped"
 python do_workflow.py
 t2=$(date +%s.%N)
 awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN{printf "\nrun 1: %.1f s, run 2 (skip): %.1f s; outputs in %s\n", b-a, c-b, ENVIRON["PWD"]}'
+echo "python and xpr are in $repo/.venv: run \`source $repo/.venv/bin/activate\` to use them in your shell (e.g. \`cd $work && xpr ls\`)"
