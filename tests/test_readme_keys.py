@@ -167,6 +167,11 @@ def clean_env(monkeypatch, tmp_path):
         "EXPYRE_SYS",
     ):
         monkeypatch.delenv(var, raising=False)
+    # a selection of its own, so the deliberately unmatched keys of these tests are not
+    # reported as unused when the test process exits
+    from wfl.autoparallelize import select
+
+    monkeypatch.setattr(select, "_cache", {})
     monkeypatch.setenv("EXPYRE_ROOT", str(tmp_path / "_expyre"))
     (tmp_path / "_expyre").mkdir()
     monkeypatch.chdir(tmp_path)
