@@ -1,9 +1,12 @@
-"""The README's install by hand works from a clean clone, and leaves ``xpr`` on the PATH.
+"""The README's install commands work from a clean clone, and leave ``xpr`` on the PATH.
 
-The block under "By hand, in a virtual environment" is run as written, in a fresh clone of
-this repository's committed HEAD (so a file the install needs but git does not track fails
-here), with a shell that has no venv active. Slow: it installs the package and its
-dependencies into a new venv (from pip's cache when warm).
+In a fresh clone of this repository's committed HEAD (so a file the install needs but git
+does not track fails here), with a shell that has no venv active: the block under "By hand,
+in a virtual environment" is run as written; then ``make demo`` (which reuses that venv and
+adds the test extras), and the README's block for after ``make demo``, followed by
+``xpr ls`` in the demo's directory, which must list the demo's 4 jobs. Slow: it installs
+the package and its dependencies into a new venv (from pip's cache when warm) and runs the
+demo.
 """
 
 import os
@@ -19,16 +22,28 @@ from test_readme import README, readme_blocks
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _bash_blocks(heading: str) -> list[str]:
+    section = README.read_text().split(heading, 1)[1].split("\n#", 1)[0]
+    return [b.text for b in readme_blocks(section) if b.lang == "bash"]
+
+
 def _install_block() -> str:
-    text = README.read_text()
-    section = text.split("### By hand, in a virtual environment", 1)[1].split("\n#", 1)[0]
-    blocks = [b for b in readme_blocks(section) if b.lang == "bash"]
+    blocks = _bash_blocks("### By hand, in a virtual environment")
     assert len(blocks) == 1, "the By hand section should hold one bash block"
-    return blocks[0].text
+    return blocks[0]
+
+
+def _after_demo_block() -> str:
+    blocks = _bash_blocks("### The two commands")
+    assert len(blocks) == 2 and "make demo" in blocks[0], (
+        "expected the two commands, then one block"
+    )
+    assert "xpr" in blocks[1]
+    return blocks[1]
 
 
 @pytest.mark.slow
-def test_install_by_hand_from_a_clean_clone_puts_xpr_on_the_path(tmp_path):
+def test_install_and_demo_from_a_clean_clone_put_xpr_on_the_path(tmp_path):
     if shutil.which("git") is None:
         pytest.fail("git is needed to clone the repository")
     clone = tmp_path / "clone"
@@ -53,3 +68,16 @@ def test_install_by_hand_from_a_clean_clone_puts_xpr_on_the_path(tmp_path):
     assert version, done.stdout
     # the version the README's comment promises is the one installed
     assert f"# xpr, version {version.group(1)}" in block
+
+    # `make demo`, then what the README says to do to use xpr afterwards
+    demo = subprocess.run(
+        ["bash", "-e", "-c", f"make demo\n{_after_demo_block()}\ncd demo-run && xpr ls\n"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    assert "source" in demo.stdout and ".venv/bin/activate" in demo.stdout  # the demo says how
+    assert demo.stdout.count("4 job(s): 4 processed") == 2  # the demo's own xpr ls, and ours
