@@ -7,6 +7,9 @@ without a result (killed by the queue, out of time or memory, node failure), and
 
 from __future__ import annotations
 
+import threading
+import types
+
 __all__ = [
     "CodeChangedError",
     "ExPyReJobDiedError",
@@ -35,6 +38,15 @@ class RemoteJobError(RuntimeError):
     (also an ``ExPyReJobDiedError``), chosen on construction from
     ``remote_exception_repr is None``, so every place that reports a failure gets it right.
 
+    When the function raised and its exception came back (``remote_exception``), the error
+    is also an instance of that exception's class: constructing a ``RemoteJobError`` gives
+    an object of a subclass of both (``RemoteValueError`` for a ``ValueError``, see
+    :func:`remote_error_class`), so ``except ValueError:`` catches a remote ``ValueError``
+    as it would have caught the same call run here, while the job's details stay
+    available. Its ``args`` and attributes are those of the remote exception; ``str()``
+    is the full report. Exceptions whose class cannot be combined (see
+    :func:`remote_error_class`) come back as a plain ``RemoteJobError``.
+
     Attributes
     ----------
     job_id, job_name : str
@@ -60,8 +72,19 @@ class RemoteJobError(RuntimeError):
     """
 
     def __new__(cls, *args, **kwargs):
-        if cls is RemoteJobError and kwargs.get("remote_exception_repr") is None:
-            cls = JobDiedError
+        if cls is not RemoteJobError:
+            return super().__new__(cls, *args)
+        if kwargs.get("remote_exception_repr") is None:
+            return super().__new__(JobDiedError, *args)
+        original = kwargs.get("remote_exception")
+        mixed = remote_error_class(type(original)) if original is not None else None
+        if mixed is not None:
+            try:
+                # the remote class's own __new__ (e.g. OSError's) builds the object: it
+                # alone knows its memory layout
+                return type(original).__new__(mixed, *original.args)
+            except Exception:
+                pass  # a __new__ that wants other arguments: the plain error still reports
         return super().__new__(cls, *args)
 
     def __init__(
@@ -91,6 +114,8 @@ class RemoteJobError(RuntimeError):
         self.failure_category = failure_category
         self.failure_reason = failure_reason
         super().__init__(self._text())
+        if remote_exception is not None and isinstance(self, type(remote_exception)):
+            _copy_exception_state(remote_exception, self)
 
     def _text(self) -> str:
         if self.remote_exception_repr is not None:
@@ -127,11 +152,114 @@ class RemoteJobError(RuntimeError):
         return (_rebuild, (self.__dict__.copy(),))
 
 
+_OWN_ATTRIBUTES = frozenset(
+    [
+        "job_id",
+        "job_name",
+        "stage_dir",
+        "remote_exception_repr",
+        "remote_traceback",
+        "stderr_tail",
+        "queue_state",
+        "remote_exception",
+        "message",
+        "failure_category",
+        "failure_reason",
+    ]
+)
+
+
 def _rebuild(state: dict) -> RemoteJobError:
-    state = dict(state)
-    state.pop("remote_exception", None)
-    err = RemoteJobError(**{k: v for k, v in state.items() if k != "args"})
-    return err
+    # the remote exception travels with the error when it pickles, so an error sent
+    # between processes is still an instance of the remote exception's class
+    return RemoteJobError(**{k: v for k, v in state.items() if k in _OWN_ATTRIBUTES})
+
+
+# Exception classes whose instances must never be raised as something else: a remote
+# KeyboardInterrupt or SystemExit is a failure of the job, not a request to stop *this*
+# process (code that catches them to shut down cleanly must not see a job's failure).
+_NEVER_COMBINED = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+_COMBINED: dict[type, type | None] = {}
+_COMBINED_LOCK = threading.Lock()
+
+
+def remote_error_class(exception_class: type) -> type | None:
+    """The class raised for a remote exception of ``exception_class``, or None.
+
+    A subclass of :class:`RemoteJobError` and ``exception_class`` (named ``Remote`` +
+    its name, made once per class), so handlers for either catch it.
+
+    Parameters
+    ----------
+    exception_class : type
+        Class of the exception the job's function raised.
+
+    Returns
+    -------
+    type or None
+        None when the two cannot be combined: the class refuses subclasses (its
+        ``__init_subclass__`` or metaclass raises), its layout conflicts with
+        ``RemoteJobError``'s, or it is a ``KeyboardInterrupt``/``SystemExit``/
+        ``GeneratorExit``, which must not stop this process. The error is then a plain
+        ``RemoteJobError`` with the exception in ``remote_exception``.
+    """
+    if not isinstance(exception_class, type) or not issubclass(exception_class, BaseException):
+        return None
+    if issubclass(exception_class, RemoteJobError):
+        # a nested job's error: it already is both (and takes RemoteJobError's arguments)
+        return exception_class
+    if issubclass(exception_class, _NEVER_COMBINED):
+        return None
+    with _COMBINED_LOCK:
+        if exception_class not in _COMBINED:
+            _COMBINED[exception_class] = _make_combined(exception_class)
+        return _COMBINED[exception_class]
+
+
+def _make_combined(exception_class: type) -> type | None:
+    name = "Remote" + exception_class.__name__
+    try:
+        combined = types.new_class(
+            name,
+            (RemoteJobError, exception_class),
+            exec_body=lambda ns: ns.update(
+                {
+                    "__module__": __name__,
+                    "__qualname__": name,
+                    "__doc__": f"A queued job's {exception_class.__qualname__}, "
+                    "raised as both it and RemoteJobError.",
+                }
+            ),
+        )
+    except Exception:  # refuses subclasses, or layouts/metaclasses that cannot be combined
+        return None
+    return combined
+
+
+# Per-instance slots of builtin exceptions (errno, filename, code, ...) live outside
+# __dict__; they are copied too, except the ones that belong to this raise.
+_NOT_COPIED = frozenset(
+    ["args", "__traceback__", "__context__", "__cause__", "__suppress_context__", "__dict__"]
+)
+
+
+def _copy_exception_state(source: BaseException, target: BaseException) -> None:
+    """Give ``target`` the ``args`` and attributes of ``source`` (ours are kept)."""
+    for klass in type(source).__mro__:
+        for attr, descriptor in vars(klass).items():
+            if attr in _NOT_COPIED or not isinstance(
+                descriptor, types.MemberDescriptorType | types.GetSetDescriptorType
+            ):
+                continue
+            try:
+                setattr(target, attr, getattr(source, attr))
+            except (AttributeError, TypeError, ValueError):
+                continue  # unset or read-only on this object: nothing to carry over
+    for attr, value in getattr(source, "__dict__", {}).items():
+        if attr not in _OWN_ATTRIBUTES:
+            target.__dict__[attr] = value
+    target.args = source.args
 
 
 class JobDiedError(RemoteJobError, ExPyReJobDiedError):

@@ -36,6 +36,34 @@ def fail_with(message):
     raise ValueError(message)
 
 
+class UserDefinedError(Exception):
+    """An exception of a user's own code, with a constructor of its own and an attribute."""
+
+    def __init__(self, code, text):
+        super().__init__(code, text)
+        self.code = code
+
+
+class FinalError(Exception):
+    """An exception class that refuses subclasses (as some libraries' final classes do)."""
+
+    def __init_subclass__(cls, **kwargs):
+        raise TypeError(f"{cls.__name__}: FinalError cannot be subclassed")
+
+
+def raise_exception(kind):
+    """Raise one of several kinds of exception inside a job."""
+    if kind == "user":
+        raise UserDefinedError(17, "bad input")
+    if kind == "missing_file":
+        open("/nonexistent/expyre-test-file")
+    if kind == "final":
+        raise FinalError("final")
+    if kind == "keyboard":
+        raise KeyboardInterrupt("stop")
+    raise ValueError(kind)
+
+
 def sleep_then(seconds, value, log_dir=None):
     """Sleep; with ``log_dir``, record start and end times there (for overlap counting)."""
     start = time.time()
