@@ -17,6 +17,7 @@ per :func:`expyre.stale.stale_jobs_report` block, e.g. per wfl operation).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import shutil
@@ -245,6 +246,7 @@ class ExPyRe:
         header_extra: Iterable[str] = (),
         exact_fit: bool = True,
         partial_node: bool = False,
+        python_cmd: str | None = None,
         force_rerun: bool = False,
     ) -> ExPyRe:
         """Submit the job, unless it is already submitted, running or finished.
@@ -259,6 +261,11 @@ class ExPyRe:
             Extra scheduler header lines, ``str.format``-ed like the config's ``header``.
         exact_fit, partial_node : bool
             Partition selection rules, see :func:`expyre.resources.select_partition`.
+        python_cmd : str, optional
+            Python that runs this job, instead of the system's ``python_cmd`` (shell words,
+            e.g. ``"/opt/py311/bin/python3 -X faulthandler"``). Kept with the job, so a
+            resubmission uses it too. It is checked like the system's before the first
+            submission (it must import this version of ``expyre`` and ``wfl``).
         force_rerun : bool
             Submit again even if a previous run of this job exists (it is cancelled if live).
 
@@ -289,6 +296,14 @@ class ExPyRe:
                 f"job {self.id} has no staged call (stage dir {self.stage_dir}); it cannot be "
                 "submitted -- remove it with `xpr rm` and create it again"
             )
+        if python_cmd is not None:
+            if not isinstance(python_cmd, str) or not python_cmd.strip():
+                raise ValueError(
+                    f"job {self.id}: python_cmd={python_cmd!r} is not a command; give the "
+                    "python to run the job with, e.g. python_cmd='python3', or leave it out "
+                    "to use the system's python_cmd"
+                )
+            self.update_info({"python_cmd": python_cmd})
         system = get_system(system_name, self._config)
         self._submit(system, resources, header_extra, exact_fit, partial_node, resubmit)
         return self
@@ -389,8 +404,9 @@ class ExPyRe:
         """
         job_dir = system.job_dir(self.id, self.stage_dir)
         info = self._row["info"]
+        python_cmd = info.get("python_cmd") or system.config.python_cmd
         script = build_job_script(
-            system.config,
+            dataclasses.replace(system.config, python_cmd=python_cmd),
             system.scheduler,
             job_id=self.id,
             job_dir=job_dir,
@@ -407,7 +423,8 @@ class ExPyRe:
         script_path.chmod(0o700)
         if job_dir != str(self.stage_dir) and self._row["n_submissions"] > 0:
             system.remove_dir(job_dir)  # no result of an earlier run may leak into this one
-        check_system(system)  # once per system per process: a wrong python fails here, clearly
+        # once per system and python per process: a wrong python fails here, clearly
+        check_system(system, python_cmd=python_cmd)
         system.stage_in(self.stage_dir, job_dir)
         return job_dir
 
@@ -569,7 +586,13 @@ class ExPyRe:
         state = system.status([self.remote_id]).get(self.remote_id)
         return state if state is not None and not state.is_finished else None
 
-    def clean(self, wipe: bool = False) -> None:
+    def clean(
+        self,
+        wipe: bool = False,
+        dry_run: bool = False,
+        remote_only: bool = False,
+        verbose: bool = False,
+    ) -> list[str]:
         """Delete the job's files.
 
         Parameters
@@ -578,6 +601,18 @@ class ExPyRe:
             False: delete the remote run directory (if separate) and the staged inputs, keep
             the result and logs. True: delete the local stage directory too and mark the job
             ``cleaned`` (its results are gone).
+        dry_run : bool
+            Only print (and return) what would be deleted; nothing changes.
+        remote_only : bool
+            Delete only the run directory on the system where the job ran (when it is not
+            the local stage directory); local files and the job's state stay.
+        verbose : bool
+            Print each deletion.
+
+        Returns
+        -------
+        list of str
+            What was (with ``dry_run``: would be) deleted, one description per item.
 
         Raises
         ------
@@ -594,15 +629,80 @@ class ExPyRe:
                 f"job {self.id} is {self.status} but still {state.value} in the queue "
                 f"({self.remote_id}@{self.system_name}); cancel() it before clean()"
             )
+        actions: list[tuple[str, Callable[[], None]]] = []
         remote_dir = self._row["remote_dir"]
         if remote_dir and remote_dir != str(self.stage_dir) and self.system_name:
-            get_system(self.system_name, self._config).remove_dir(remote_dir)
-        if wipe:
-            shutil.rmtree(self.stage_dir, ignore_errors=True)
-            if self.status != "cleaned":
-                self._row = self._db.transition(self.id, "cleaned")
-            return
-        info = self._row["info"]
-        stagedir.remove_inputs(
-            self.stage_dir, info.get("input_files", []), info.get("output_files", [])
-        )
+            system = get_system(self.system_name, self._config)
+            actions.append(
+                (
+                    f"remote run directory {remote_dir} on system {self.system_name!r}",
+                    lambda: system.remove_dir(remote_dir),
+                )
+            )
+        if not remote_only:
+            if wipe:
+                actions.append(
+                    (
+                        f"local stage directory {self.stage_dir}",
+                        lambda: shutil.rmtree(self.stage_dir, ignore_errors=True),
+                    )
+                )
+            else:
+                info = self._row["info"]
+                for path in stagedir.inputs_to_remove(
+                    self.stage_dir, info.get("input_files", []), info.get("output_files", [])
+                ):
+                    actions.append((f"staged input {path}", lambda path=path: _remove(path)))
+        for what, action in actions:
+            if dry_run or verbose:
+                print(f"{'would delete' if dry_run else 'deleting'} {what} (job {self.id})")
+            if not dry_run:
+                action()
+        if wipe and not remote_only and not dry_run and self.status != "cleaned":
+            self._row = self._db.transition(self.id, "cleaned")
+        return [what for what, _ in actions]
+
+    def sync_remote_results_status(
+        self, sync_all: bool = True, force_sync: bool = False, verbose: bool = False
+    ) -> None:
+        """Ask the queue about this job now and copy back the files of those that finished.
+
+        Waiting (:meth:`get_results`, :func:`expyre.poll.wait_for_jobs`) does this by
+        itself; this is for scripts that look at ``status`` or the stage directory without
+        waiting (``xpr sync`` does the same from the shell).
+
+        Parameters
+        ----------
+        sync_all : bool
+            Also update every other queued or running job of the same system (one queue
+            query serves them all, so this costs no more than one job).
+        force_sync : bool
+            Copy this job's files back from its run directory again, even when it had
+            already finished (e.g. after editing them there by hand).
+        verbose : bool
+            Print each job whose state changed.
+        """
+        from expyre.poll import refresh_jobs  # poll imports this module
+
+        self.refresh()
+        jobs: list[ExPyRe] = [self]
+        if sync_all and self.system_name:
+            others = self._db.select(statuses=sorted(LIVE_STATES), systems=[self.system_name])
+            jobs += ExPyRe.from_jobsdb([r for r in others if r["id"] != self.id], self._config)
+        before = {job.id: job.status for job in jobs}
+        refresh_jobs(jobs)
+        if force_sync and before[self.id] not in LIVE_STATES and self.system_name:
+            remote_dir = self._row["remote_dir"]
+            if remote_dir and remote_dir != str(self.stage_dir):
+                get_system(self.system_name, self._config).stage_out(remote_dir, self.stage_dir)
+        if verbose:
+            for job in jobs:
+                if job.status != before[job.id]:
+                    print(f"{job.id}: {before[job.id]} -> {job.status}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ ssh connection) and turns any problem into one error that says what to change.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import threading
@@ -94,7 +95,9 @@ _checked: dict[tuple, dict[str, Any]] = {}
 _checked_lock = threading.Lock()
 
 
-def check_system(system: Any, *, force: bool = False) -> dict[str, Any]:
+def check_system(
+    system: Any, *, force: bool = False, python_cmd: str | None = None
+) -> dict[str, Any]:
     """Check once per driver process that ``system`` can run expyre jobs.
 
     Runs the system's ``commands`` followed by ``<python_cmd> -c <probe>`` through the
@@ -107,6 +110,8 @@ def check_system(system: Any, *, force: bool = False) -> dict[str, Any]:
         The system (uses ``system.config`` and ``system.run``).
     force : bool
         Check again even if this system passed before in this process.
+    python_cmd : str, optional
+        Check this python instead of the system's ``python_cmd`` (a job's own choice).
 
     Returns
     -------
@@ -119,6 +124,8 @@ def check_system(system: Any, *, force: bool = False) -> dict[str, Any]:
         Naming the host, the python used and what to put in the system's ``commands``.
     """
     config = system.config
+    if python_cmd is not None and python_cmd != config.python_cmd:
+        config = dataclasses.replace(config, python_cmd=python_cmd)
     key = (config.name, config.host, config.python_cmd, tuple(config.commands))
     with _checked_lock:
         if key in _checked and not force:

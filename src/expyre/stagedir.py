@@ -236,18 +236,27 @@ def forget_outputs(stage_dir: Path) -> None:
         (stage_dir / name).unlink(missing_ok=True)
 
 
+def inputs_to_remove(
+    stage_dir: Path, input_files: Iterable[str], output_patterns: Iterable[str]
+) -> list[Path]:
+    """The staged call and input copies that exist, leaving results, logs and output files."""
+    keep = {runner.RESULT_FILE, runner.STDOUT_FILE, runner.STDERR_FILE, runner.SCRIPT_FILE}
+    keep |= {str(p.relative_to(stage_dir)) for pat in output_patterns for p in stage_dir.glob(pat)}
+    paths = []
+    for name in [*input_files, runner.CALL_FILE]:
+        rel = staged_name(name)
+        path = stage_dir / rel
+        if str(rel) not in keep and (path.exists() or path.is_symlink()):
+            paths.append(path)
+    return paths
+
+
 def remove_inputs(
     stage_dir: Path, input_files: Iterable[str], output_patterns: Iterable[str]
 ) -> None:
     """Delete the staged call and input copies, keeping results, logs and output files."""
-    keep = {runner.RESULT_FILE, runner.STDOUT_FILE, runner.STDERR_FILE, runner.SCRIPT_FILE}
-    keep |= {str(p.relative_to(stage_dir)) for pat in output_patterns for p in stage_dir.glob(pat)}
-    for name in [*input_files, runner.CALL_FILE]:
-        rel = staged_name(name)
-        if str(rel) in keep:
-            continue
-        path = stage_dir / rel
-        if path.is_dir():
+    for path in inputs_to_remove(stage_dir, input_files, output_patterns):
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
