@@ -56,7 +56,7 @@ def raise_exception(kind):
     if kind == "user":
         raise UserDefinedError(17, "bad input")
     if kind == "missing_file":
-        open("/nonexistent/expyre-test-file")
+        Path("/nonexistent/expyre-test-file").read_text()
     if kind == "final":
         raise FinalError("final")
     if kind == "keyboard":
