@@ -248,7 +248,8 @@ def _copy_exception_state(source: BaseException, target: BaseException) -> None:
     """Give ``target`` the ``args`` and attributes of ``source`` (ours are kept)."""
     for klass in type(source).__mro__:
         for attr, descriptor in vars(klass).items():
-            if attr in _NOT_COPIED or not isinstance(
+            # dunders (e.g. object's __class__) describe the object, not the exception
+            if attr.startswith("__") or attr in _NOT_COPIED or not isinstance(
                 descriptor, types.MemberDescriptorType | types.GetSetDescriptorType
             ):
                 continue

@@ -11,7 +11,7 @@ import pickle
 import pytest
 from expyre_testutil import FinalError, UserDefinedError, raise_exception
 
-from expyre.errors import JobDiedError, RemoteJobError, remote_error_class
+from expyre.errors import CodeChangedError, JobDiedError, RemoteJobError, remote_error_class
 from expyre.func import ExPyRe
 
 ONE_CORE = {"num_cores": 1, "max_time": "10m"}
@@ -40,6 +40,13 @@ def test_oserror_attributes_are_carried_over():
     err = _error(FileNotFoundError(2, "No such file or directory", "in.xyz"))
     assert isinstance(err, FileNotFoundError) and isinstance(err, OSError)
     assert (err.errno, err.strerror, err.filename) == (2, "No such file or directory", "in.xyz")
+    assert type(err).__name__ == "RemoteFileNotFoundError"  # copying never changes the class
+
+
+def test_exception_with_its_own_constructor_arguments_keeps_the_combined_class():
+    err = _error(CodeChangedError(["mod:f"]))  # takes a list, pickles via __reduce__
+    assert type(err).__name__ == "RemoteCodeChangedError"
+    assert isinstance(err, RemoteJobError) and err.changed == ["mod:f"]
 
 
 def test_user_defined_exception_keeps_its_attributes_and_pickles():
