@@ -14,7 +14,8 @@ For scripts written for expyre-wfl 0.1.6: :func:`init` points expyre at a projec
 directory from Python (it wins over ``$EXPYRE_ROOT`` and the search), and the module
 attributes ``systems`` (dict of name to :class:`expyre.system.System`) and
 ``local_stage_dir`` (the project root) are computed from the current configuration each
-time they are read, so they are never out of date.
+time they are read, so they are never out of date; so is ``db``, the jobs database with
+0.1.6's methods (:class:`expyre.legacy_jobsdb.LegacyJobsDB`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "init",
     "load_config",
     "systems",  # noqa: F822 - computed by the module __getattr__ below
+    "db",  # noqa: F822 - computed by the module __getattr__ below
 ]
 
 # Project root chosen in Python with init(); None: $EXPYRE_ROOT, else the search.
@@ -403,4 +405,9 @@ def __getattr__(name: str) -> Any:
         return {sys_name: System(sc, cfg.root) for sys_name, sc in cfg.systems.items()}
     if name == "local_stage_dir":
         return find_root()
+    if name == "db":
+        from expyre.jobsdb import jobs_db  # jobsdb imports this module
+        from expyre.legacy_jobsdb import LegacyJobsDB
+
+        return LegacyJobsDB(jobs_db(load_config()))
     raise AttributeError(f"module 'expyre.config' has no attribute {name!r}")

@@ -88,6 +88,56 @@ class System:
         proc = self.run(["pwd"], what="find the remote home directory")
         return proc.stdout.strip().splitlines()[-1]
 
+    # ------------------------------------------------------------------ 0.1.6's attributes
+    # Scripts written for expyre-wfl 0.1.6 read these off ``expyre.config.systems[name]``.
+
+    @property
+    def host(self) -> str | None:
+        """``[user@]host`` where jobs run (None: this machine)."""
+        return self.config.host
+
+    @property
+    def partitions(self) -> dict[str, dict]:
+        """Each partition's ``num_cores`` (per node), ``max_time`` (s) and ``max_mem`` (kB).
+
+        None where config.json gives no limit; the form
+        :meth:`expyre.resources.Resources.find_nodes` takes.
+        """
+        return {
+            name: {"num_cores": p.num_cores, "max_time": p.max_time_s, "max_mem": p.max_mem_kB}
+            for name, p in self.config.partitions.items()
+        }
+
+    @property
+    def remote_rundir(self) -> str | None:
+        """0.1.6's name of :attr:`rundir`."""
+        return self.rundir
+
+    @property
+    def queuing_sys_header(self) -> list[str]:
+        """Header lines of every job on this system (config.json's ``header``)."""
+        return list(self.config.header)
+
+    @property
+    def no_default_header(self) -> bool:
+        return self.config.no_default_header
+
+    @property
+    def pre_submit_cmds(self) -> list[str]:
+        return list(self.config.pre_submit_cmds)
+
+    @property
+    def commands(self) -> list[str]:
+        """Shell lines run at the start of every job on this system."""
+        return list(self.config.commands)
+
+    @property
+    def remsh_cmd(self) -> str:
+        return self.config.remsh_cmd
+
+    #: first line of job scripts (fixed here: the scripts are bash)
+    script_exec = "/bin/bash"
+
     def job_dir(self, job_id: str, stage_dir: str | os.PathLike) -> str:
         """Where job ``job_id`` runs: its stage dir for local hosts without rundir."""
         rundir = self.rundir
@@ -110,7 +160,8 @@ class System:
                         name: p.num_cores for name, p in self.config.partitions.items()
                     },
                 }
-            self._scheduler = get_scheduler(self.config.scheduler, **options)
+            # with 0.1.6's submit/status/hold/release/cancel, run through this System
+            self._scheduler = get_scheduler(self.config.scheduler, system=self, **options)
         return self._scheduler
 
     def max_array_size(self) -> int | None:

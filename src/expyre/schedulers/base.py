@@ -160,6 +160,20 @@ class Scheduler(abc.ABC):
     def cancel_command(self, remote_ids: list[str]) -> list[str]:
         """argv cancelling all of ``remote_ids``."""
 
+    def hold_command(self, remote_ids: list[str]) -> list[str]:
+        """argv holding queued jobs (they stay queued, not started, until released).
+
+        Raises
+        ------
+        NotImplementedError
+            For queues without holds (the local queue).
+        """
+        raise NotImplementedError(f"scheduler {self.name!r} cannot hold jobs")
+
+    def release_command(self, remote_ids: list[str]) -> list[str]:
+        """argv releasing held jobs (see :meth:`hold_command`)."""
+        raise NotImplementedError(f"scheduler {self.name!r} cannot hold or release jobs")
+
     def find_by_name_command(self, job_name_prefix: str) -> list[str] | None:
         """argv listing queued jobs whose names start with a prefix, or None if unsupported.
 

@@ -7,8 +7,10 @@ Like every scheduler it only builds header lines and argv lists and parses outpu
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler
+from expyre.schedulers.legacy import LegacyCommands
 from expyre.units import format_time
 
 __all__ = ["Local", "LocalScheduler"]
@@ -114,5 +116,28 @@ class LocalScheduler(Scheduler):
         return found
 
 
-# The class name of expyre-wfl 0.1.6, for scripts that import it (same class).
-Local = LocalScheduler
+class Local(LegacyCommands, LocalScheduler):
+    """:class:`LocalScheduler` under its expyre-wfl 0.1.6 name, with 0.1.6's ``submit``,
+    ``status``, ``cancel`` (see :mod:`expyre.schedulers.legacy`; the local queue has no
+    holds). Made without a ``queue_dir``, it is the project's ``local`` system's queue."""
+
+    def __init__(
+        self,
+        host: str | None = None,
+        remsh_cmd: str | None = None,
+        *,
+        system: Any = None,
+        **options: Any,
+    ) -> None:
+        if system is None and "queue_dir" not in options:
+            from expyre.system import get_system  # system imports schedulers
+
+            system = get_system("local")
+            queue = system.scheduler
+            options = {
+                "queue_dir": queue.queue_dir,
+                "python_cmd": shlex.join(queue.python_argv),
+                "partition_cores": queue.partition_cores,
+                **options,
+            }
+        super().__init__(host, remsh_cmd, system=system, **options)

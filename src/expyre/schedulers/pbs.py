@@ -27,6 +27,7 @@ from expyre.schedulers._text import (
     safe_job_name,
 )
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler
+from expyre.schedulers.legacy import LegacyCommands
 
 __all__ = ["PBS", "PBSScheduler", "pbs_state"]
 
@@ -158,6 +159,12 @@ class PBSScheduler(Scheduler):
         m = re.search(r"max_array_size\s*=\s*(\d+)", stdout)
         return int(m.group(1)) if m and int(m.group(1)) > 0 else None
 
+    def hold_command(self, remote_ids: list[str]) -> list[str]:
+        return ["qhold", *check_ids(remote_ids, self.name)]
+
+    def release_command(self, remote_ids: list[str]) -> list[str]:
+        return ["qrls", *check_ids(remote_ids, self.name)]
+
     def cancel_command(self, remote_ids: list[str]) -> list[str]:
         return ["qdel", *check_ids(remote_ids, self.name)]
 
@@ -238,5 +245,6 @@ def _seconds(hms: object) -> int | None:
     return total
 
 
-# The class name of expyre-wfl 0.1.6, for scripts that import it (same class).
-PBS = PBSScheduler
+class PBS(LegacyCommands, PBSScheduler):
+    """:class:`PBSScheduler` under its expyre-wfl 0.1.6 name, with 0.1.6's ``submit``,
+    ``status``, ``hold``, ``release`` and ``cancel`` (see :mod:`expyre.schedulers.legacy`)."""

@@ -26,6 +26,7 @@ from expyre.schedulers._text import (
     safe_job_name,
 )
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler, combine_states
+from expyre.schedulers.legacy import LegacyCommands
 
 __all__ = ["SGE", "SGEScheduler", "sge_state"]
 
@@ -126,6 +127,12 @@ class SGEScheduler(Scheduler):
         m = re.search(r"^max_aj_tasks\s+(\d+)", stdout, re.MULTILINE)
         return int(m.group(1)) if m and int(m.group(1)) > 0 else None
 
+    def hold_command(self, remote_ids: list[str]) -> list[str]:
+        return ["qhold", *check_ids(remote_ids, self.name)]
+
+    def release_command(self, remote_ids: list[str]) -> list[str]:
+        return ["qrls", *check_ids(remote_ids, self.name)]
+
     def cancel_command(self, remote_ids: list[str]) -> list[str]:
         return ["qdel", *check_ids(remote_ids, self.name)]
 
@@ -208,5 +215,6 @@ def _leading_int(text: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-# The class name of expyre-wfl 0.1.6, for scripts that import it (same class).
-SGE = SGEScheduler
+class SGE(LegacyCommands, SGEScheduler):
+    """:class:`SGEScheduler` under its expyre-wfl 0.1.6 name, with 0.1.6's ``submit``,
+    ``status``, ``hold``, ``release`` and ``cancel`` (see :mod:`expyre.schedulers.legacy`)."""

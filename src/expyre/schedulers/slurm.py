@@ -19,6 +19,7 @@ import shlex
 
 from expyre.schedulers._text import check_ids, directive_value, safe_job_name
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler, combine_states
+from expyre.schedulers.legacy import LegacyCommands
 from expyre.units import format_time
 
 __all__ = ["Slurm", "SlurmScheduler", "slurm_state"]
@@ -163,6 +164,12 @@ class SlurmScheduler(Scheduler):
         m = re.search(r"^\s*MaxArraySize\s*=\s*(\d+)", stdout, re.MULTILINE)
         return int(m.group(1)) if m and int(m.group(1)) > 0 else None
 
+    def hold_command(self, remote_ids: list[str]) -> list[str]:
+        return ["scontrol", "hold", *check_ids(remote_ids, self.name)]
+
+    def release_command(self, remote_ids: list[str]) -> list[str]:
+        return ["scontrol", "release", *check_ids(remote_ids, self.name)]
+
     def cancel_command(self, remote_ids: list[str]) -> list[str]:
         return ["scancel", *check_ids(remote_ids, self.name)]
 
@@ -198,5 +205,6 @@ class SlurmScheduler(Scheduler):
         return states
 
 
-# The class name of expyre-wfl 0.1.6, for scripts that import it (same class).
-Slurm = SlurmScheduler
+class Slurm(LegacyCommands, SlurmScheduler):
+    """:class:`SlurmScheduler` under its expyre-wfl 0.1.6 name, with 0.1.6's ``submit``,
+    ``status``, ``hold``, ``release`` and ``cancel`` (see :mod:`expyre.schedulers.legacy`)."""
