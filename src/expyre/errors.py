@@ -249,8 +249,12 @@ def _copy_exception_state(source: BaseException, target: BaseException) -> None:
     for klass in type(source).__mro__:
         for attr, descriptor in vars(klass).items():
             # dunders (e.g. object's __class__) describe the object, not the exception
-            if attr.startswith("__") or attr in _NOT_COPIED or not isinstance(
-                descriptor, types.MemberDescriptorType | types.GetSetDescriptorType
+            if (
+                attr.startswith("__")
+                or attr in _NOT_COPIED
+                or not isinstance(
+                    descriptor, types.MemberDescriptorType | types.GetSetDescriptorType
+                )
             ):
                 continue
             try:

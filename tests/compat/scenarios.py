@@ -1052,6 +1052,106 @@ def map_rerun_changed_inputs():
     return describe(wfl_map(ConfigSet(marks(7)), OutputSpec("out.xyz"), _double))
 
 
+# ---------------------------------------------------------------- helpers user operations import
+def _cu_with_emt():
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    at = bulk("Cu", cubic=True)
+    at.rattle(0.05, seed=3)
+    at.calc = EMT()
+    at.get_forces()
+    return at
+
+
+@scenario
+def utils_save_calc_results_prefix():
+    from wfl.utils.save_calc_results import save_calc_results
+
+    at = _cu_with_emt()
+    at.info["REF_stress"] = "old"  # earlier results under the prefix are replaced
+    save_calc_results(at, prefix="REF_", properties=["energy", "forces"])
+    return {
+        "calc": at.calc is None,
+        "info": sorted(at.info),
+        "arrays": sorted(at.arrays),
+        "energy": round(float(at.info["REF_energy"]), 6),
+        "force0": [round(float(f), 6) for f in at.arrays["REF_forces"][0]],
+    }
+
+
+@scenario
+def utils_save_calc_results_singlepoint():
+    from wfl.utils.save_calc_results import save_calc_results
+
+    at = _cu_with_emt()
+    save_calc_results(at, prefix=None, properties=None)
+    return [type(at.calc).__name__, sorted(at.calc.results), sorted(at.info)]
+
+
+@scenario
+def utils_save_calc_results_empty_prefix():
+    from wfl.utils.save_calc_results import save_calc_results
+
+    save_calc_results(_cu_with_emt(), prefix="", properties=["energy"])
+
+
+@scenario
+def utils_save_calc_results_missing_property():
+    from wfl.utils.save_calc_results import save_calc_results
+
+    save_calc_results(_cu_with_emt(), prefix="x_", properties=["dipole"])
+
+
+@scenario
+def utils_at_copy_save_calc_results_family():
+    from wfl.utils.save_calc_results import at_copy_save_calc_results
+
+    at = _cu_with_emt()
+    at.info.update({"md__old": 1, "mdx": 2})
+    copied = at_copy_save_calc_results(at, "md__REF_", ["energy"])
+    return [sorted(copied.info), sorted(at.info), at.calc is not None]
+
+
+@scenario
+def utils_misc():
+    from ase.calculators.emt import EMT
+
+    from wfl.utils.misc import atoms_to_list, chunks, dict_tuple_keys_to_str
+    from wfl.utils.parallel import construct_calculator_picklesafe
+
+    return [
+        len(atoms_to_list(mark(0))),
+        len(atoms_to_list(marks(0, 1))),
+        [list(c) for c in chunks(list(range(5)), 2)],
+        dict_tuple_keys_to_str({(1, "a"): 3, "b": 4}),
+        type(construct_calculator_picklesafe((EMT, [], {}))).__name__,
+    ]
+
+
+@scenario
+def utils_calculator_not_callable():
+    from wfl.utils.parallel import construct_calculator_picklesafe
+
+    construct_calculator_picklesafe(("ase.calculators.emt.EMT", [], {}))
+
+
+@scenario
+def autoparainfo_update_defaults():
+    from wfl.autoparallelize import AutoparaInfo
+
+    info = AutoparaInfo(num_python_subprocesses=2)
+    info.update_defaults({"num_inputs_per_python_subprocess": 5, "num_python_subprocesses": 9})
+    return [info.num_python_subprocesses, info.num_inputs_per_python_subprocess, info.skip_failed]
+
+
+@scenario
+def autoparainfo_update_defaults_unknown():
+    from wfl.autoparallelize import AutoparaInfo
+
+    AutoparaInfo().update_defaults({"num_subprocesses": 5})
+
+
 def run(workdir: str, names: list[str]) -> dict:
     results = {}
     top = Path(workdir).resolve()

@@ -90,6 +90,24 @@ class AutoparaInfo:
         return dict(self._set)
 
     # ------------------------------------------------------------------ merging
+    def update_defaults(self, default_kwargs: Mapping[str, Any]) -> None:
+        """Give every field not set explicitly its value from ``default_kwargs``, in place.
+
+        wfl 0.3.5's way of applying an operation's ``default_autopara_info`` (fields in
+        neither keep the class default); :meth:`merged` does the same without changing
+        this object.
+
+        Raises
+        ------
+        ValueError
+            Naming a key of ``default_kwargs`` that is not a field, or a bad value.
+        """
+        for name in default_kwargs:
+            _check_name(name, "default_kwargs")
+        for name, value in default_kwargs.items():
+            if name not in self._set:
+                setattr(self, name, value)
+
     @classmethod
     def merged(
         cls,

@@ -6,6 +6,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
+class CalculatorSpecError(ValueError, RuntimeError):
+    """A calculator given in a form that cannot build one.
+
+    Both a ``ValueError`` (bad input) and the ``RuntimeError`` wfl 0.3.5 raised for it, so
+    handlers written for either catch it.
+    """
+
+
 def construct_calculator_picklesafe(calculator: Any) -> Any:
     """Return a calculator instance, building it if given as a tuple.
 
@@ -24,18 +32,19 @@ def construct_calculator_picklesafe(calculator: Any) -> Any:
 
     Raises
     ------
-    ValueError
-        If the tuple is not of the form ``(callable, list/tuple, dict)``.
+    CalculatorSpecError
+        (a ``ValueError`` and ``RuntimeError``) If the tuple is not of the form
+        ``(callable, list/tuple, dict)``.
     """
     if not isinstance(calculator, tuple | list):
         if calculator is None:
-            raise ValueError(
+            raise CalculatorSpecError(
                 "calculator is None; give a calculator or a (Class, args, kwargs) tuple"
             )
         return calculator
     parts = list(calculator)
     if not 1 <= len(parts) <= 3 or not callable(parts[0]):
-        raise ValueError(
+        raise CalculatorSpecError(
             f"calculator {calculator!r} is not a (CalculatorClass, args, kwargs) tuple; "
             "e.g. (EMT, [], {})"
         )
@@ -43,7 +52,7 @@ def construct_calculator_picklesafe(calculator: Any) -> Any:
     args = parts[1] if len(parts) > 1 else ()
     kwargs = parts[2] if len(parts) > 2 else {}
     if not isinstance(args, Sequence) or isinstance(args, str) or not isinstance(kwargs, Mapping):
-        raise ValueError(
+        raise CalculatorSpecError(
             f"calculator tuple for {getattr(cls, '__name__', cls)} needs args as a list and "
             f"kwargs as a dict, got {type(args).__name__} and {type(kwargs).__name__}"
         )
