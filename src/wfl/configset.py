@@ -323,7 +323,10 @@ class ConfigSet:
         """Iterate over the top level: an Atoms for a top-level config, a ConfigSet per group.
 
         The configs of a yielded ConfigSet have locations relative to that group. A
-        top-level Atoms is yielded without a location in its ``info``.
+        top-level Atoms is yielded without a location in its ``info``, except in a file
+        whose stored locations are nested: there every group is a ConfigSet, a top-level
+        config becoming a group of one (as wfl 0.3.5 gave it), so code that iterates
+        each group of a file always gets Atoms.
         """
         pending: list[tuple[str, str, Any]] = []
         pending_first: int | None = None
@@ -333,23 +336,31 @@ class ConfigSet:
             group._sources = list(pending)
             return group
 
-        def located_sources() -> Iterator[tuple[str, str, Any]]:
-            # a top-level file contributes its configs one by one (they may be nested)
+        def located_sources() -> Iterator[tuple[str, str, Any, bool]]:
+            # a top-level file contributes its configs one by one (they may be nested);
+            # the flag says whether they come from a file with nested locations
             for kind, loc, payload in self._sources:
                 if kind == "file" and not loc:
+                    # one pass over the locations first (stops at the first nested one)
+                    nested = any(len(loc_split(sub)) > 1 for sub, _ in self._read_file(payload))
                     for sub, atoms in self._read_file(payload):
-                        yield "atoms", sub, atoms
+                        yield "atoms", sub, atoms, nested
                 else:
-                    yield kind, loc, payload
+                    yield kind, loc, payload, False
 
-        for kind, loc, payload in located_sources():
+        for kind, loc, payload, in_nested_file in located_sources():
             path = loc_split(loc)
             if kind == "atoms" and len(path) == 1:
                 if pending:
                     yield flush()
                     pending, pending_first = [], None
                 payload.info.pop(LOC_KEY, None)
-                yield payload
+                if in_nested_file:
+                    pending = [("atoms", _loc_from_path([0]), payload)]
+                    yield flush()
+                    pending = []
+                else:
+                    yield payload
                 continue
             if pending and path[0] != pending_first:
                 yield flush()

@@ -251,6 +251,45 @@ def out_of_order_nested_file_groups():
     return describe(ConfigSet("a.xyz"))
 
 
+@scenario
+def out_of_order_mixed_depth_file_groups():
+    """User code iterating each group of a file whose stored locations mix depths."""
+    from wfl.configset import ConfigSet
+
+    configs = marks(0, 1, 2)
+    for at, loc in zip(configs, [" / 1 / 0", " / 0", " / 1 / 1"], strict=True):
+        at.info["_ConfigSet_loc"] = loc
+    write("a.xyz", configs)
+    return [[int(at.info["i"]) for at in group] for group in ConfigSet("a.xyz").groups()]
+
+
+@scenario
+def os_memory_gap_groups():
+    """In-memory output stored at locations with gaps (inputs that produced nothing)."""
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec()
+    for i, loc in [(1, " / 1"), (0, " / 3")]:
+        out.store(mark(i), loc)
+    out.close()
+    return [
+        int(g.info["i"]) if hasattr(g, "info") else [int(at.info["i"]) for at in g]
+        for g in out.to_ConfigSet().groups()
+    ]
+
+
+@scenario
+def os_memory_same_location_twice():
+    """Two configs stored in memory at the same location."""
+    from wfl.configset import OutputSpec
+
+    out = OutputSpec()
+    out.store(mark(0), " / 0")
+    out.store(mark(1), " / 0")
+    out.close()
+    return describe(out.to_ConfigSet())
+
+
 # ---------------------------------------------------------------- ConfigSets of ConfigSets
 @scenario
 def cs_of_cs_atoms():

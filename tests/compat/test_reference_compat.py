@@ -59,6 +59,11 @@ DIFFERENCES: dict[str, tuple[dict, str]] = {
         "`groups()` of a file",
     ),
     "map_rerun_changed_inputs": ({"raises": "ValueError"}, "Stale outputs are refused"),
+    "os_memory_gap_groups": ({"returns": [1, 0]}, "In-memory outputs keep every config"),
+    "os_memory_same_location_twice": (
+        {"returns": [[0, " / 0"], [1, " / 0"]]},
+        "In-memory outputs keep every config",
+    ),
 }
 
 

@@ -118,3 +118,23 @@ def test_positions_survive_file_round_trip(tmp_path):
     ase.io.write(tmp_path / "in.xyz", configs)
     for orig, read in zip(configs, ConfigSet(tmp_path / "in.xyz"), strict=True):
         assert np.allclose(orig.positions, read.positions, atol=1e-8)
+
+
+def test_groups_of_a_file_mixing_depths_are_all_configsets(tmp_path):
+    # a file whose stored locations mix a top-level config with nested ones (written out
+    # of order by hand or by an interrupted run): every group must iterate to Atoms,
+    # never to a bare Atoms whose iteration gives Atom objects
+    configs = perturbed_cu_cells(4)
+    for i, (at, loc) in enumerate(zip(configs, [" / 1 / 0", " / 0", " / 1 / 1", " / 2"])):
+        at.info["_ConfigSet_loc"] = loc
+        at.info["i"] = i
+    ase.io.write(tmp_path / "mixed.xyz", configs)
+    groups = list(ConfigSet(str(tmp_path / "mixed.xyz")).groups())
+    assert all(isinstance(g, ConfigSet) for g in groups)
+    assert [[at.info["i"] for at in g] for g in groups] == [[0], [1], [2], [3]]
+    # a one-config group reads like a list of one
+    assert [at.info["_ConfigSet_loc"] for at in groups[1]] == [" / 0"]
+    # a flat file still yields its configs themselves, as for a list of Atoms
+    ase.io.write(tmp_path / "flat.xyz", perturbed_cu_cells(2))
+    flat = list(ConfigSet(str(tmp_path / "flat.xyz")).groups())
+    assert [type(g).__name__ for g in flat] == ["Atoms", "Atoms"]
