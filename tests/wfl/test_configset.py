@@ -125,7 +125,8 @@ def test_groups_of_a_file_mixing_depths_are_all_configsets(tmp_path):
     # of order by hand or by an interrupted run): every group must iterate to Atoms,
     # never to a bare Atoms whose iteration gives Atom objects
     configs = perturbed_cu_cells(4)
-    for i, (at, loc) in enumerate(zip(configs, [" / 1 / 0", " / 0", " / 1 / 1", " / 2"])):
+    locs = [" / 1 / 0", " / 0", " / 1 / 1", " / 2"]
+    for i, (at, loc) in enumerate(zip(configs, locs, strict=True)):
         at.info["_ConfigSet_loc"] = loc
         at.info["i"] = i
     ase.io.write(tmp_path / "mixed.xyz", configs)
