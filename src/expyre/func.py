@@ -43,7 +43,7 @@ from expyre.preflight import check_system
 from expyre.resources import Resources
 from expyre.stale import StaleReport, active_report
 from expyre.system import System, SystemCommandError, get_system
-from expyre.units import parse_time
+from expyre.units import parse_time, time_to_sec  # noqa: F401 - 0.1.6 imported it from here
 
 __all__ = [
     "ExPyRe",
@@ -159,27 +159,31 @@ class ExPyRe:
     # ------------------------------------------------------------------ basic attributes
 
     @classmethod
-    def from_jobsdb(cls, rows: dict | Iterable[dict], config: ProjectConfig | None = None):
+    def from_jobsdb(
+        cls, db_jobs: dict | Iterable[dict], config: ProjectConfig | None = None
+    ) -> list[ExPyRe]:
         """ExPyRe objects for existing jobs-database rows (no key computed, nothing staged).
 
         Parameters
         ----------
-        rows : dict or iterable of dict
-            Rows from :meth:`expyre.jobsdb.JobsDB.select` / ``get``.
+        db_jobs : dict or iterable of dict
+            Rows from :meth:`expyre.jobsdb.JobsDB.select` / ``get``, or from
+            ``expyre.config.db.jobs()``.
+        config : ProjectConfig, optional
+            The project the rows belong to (default: the current one).
 
         Returns
         -------
-        ExPyRe or list of ExPyRe
-            One object for a single row, a list for an iterable.
+        list of ExPyRe
+            One per row, also for a single row (as expyre-wfl 0.1.6).
         """
         config = config or load_config()
-        single = isinstance(rows, dict)
         jobs = []
-        for row in [rows] if single else rows:
+        for row in [db_jobs] if isinstance(db_jobs, dict) else db_jobs:
             job = cls.__new__(cls)
             job._config, job._db, job._row = config, jobs_db(config), dict(row)
             jobs.append(job)
-        return jobs[0] if single else jobs
+        return jobs
 
     @property
     def id(self) -> str:

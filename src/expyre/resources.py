@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from expyre.config import PartitionConfig
-from expyre.units import parse_memory, parse_time
+from expyre.units import mem_to_kB, parse_memory, parse_time, time_to_sec  # noqa: F401 - 0.1.6 names
 
 __all__ = ["NoPartitionFits", "Resources", "Selection", "select_partition"]
 

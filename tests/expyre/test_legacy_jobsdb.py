@@ -70,4 +70,7 @@ def test_unlock_keeps_every_job(project):
     assert job.get_results(timeout=300)[0] == 16
     expyre.config.db.unlock()
     assert [r["id"] for r in expyre.config.db.jobs(status="succeeded")] == [job.id]
-    assert ExPyRe.from_jobsdb(jobs_db().get(job.id)).get_results(timeout=0)[0] == 16
+    # 0.1.6's way back from rows to jobs: always a list
+    (again,) = ExPyRe.from_jobsdb(next(expyre.config.db.jobs(id=job.id)))
+    assert again.get_results(timeout=0)[0] == 16
+    assert [j.id for j in ExPyRe.from_jobsdb(expyre.config.db.jobs())] == [job.id]

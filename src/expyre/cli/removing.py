@@ -75,7 +75,7 @@ def _cancel_and_wait(row: dict, config) -> None:
     from expyre.func import ExPyRe
     from expyre.system import get_system
 
-    job = ExPyRe.from_jobsdb(row, config=config)
+    job = ExPyRe.from_jobsdb(row, config=config)[0]
     system = get_system(row["system"], config)
     deadline = time.monotonic() + CANCEL_WAIT_S
     while True:

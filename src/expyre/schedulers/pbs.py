@@ -28,6 +28,7 @@ from expyre.schedulers._text import (
 )
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler
 from expyre.schedulers.legacy import LegacyCommands
+from expyre.units import time_to_HMS  # noqa: F401 - 0.1.6 imported it from here
 
 __all__ = ["PBS", "PBSScheduler", "pbs_state"]
 

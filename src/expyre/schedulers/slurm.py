@@ -20,7 +20,10 @@ import shlex
 from expyre.schedulers._text import check_ids, directive_value, safe_job_name
 from expyre.schedulers.base import JobRequest, QueueState, Scheduler, combine_states
 from expyre.schedulers.legacy import LegacyCommands
-from expyre.units import format_time
+from expyre.units import (
+    format_time,
+    time_to_HMS,  # noqa: F401 - 0.1.6 imported it from here
+)
 
 __all__ = ["Slurm", "SlurmScheduler", "slurm_state"]
 
