@@ -115,7 +115,7 @@ class RemoteJobError(RuntimeError):
         self.failure_reason = failure_reason
         super().__init__(self._text())
         if remote_exception is not None and isinstance(self, type(remote_exception)):
-            _copy_exception_state(remote_exception, self)
+            copy_exception_state(remote_exception, self)
 
     def _text(self) -> str:
         if self.remote_exception_repr is not None:
@@ -180,7 +180,7 @@ def _rebuild(state: dict) -> RemoteJobError:
 # process (code that catches them to shut down cleanly must not see a job's failure).
 _NEVER_COMBINED = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
-_COMBINED: dict[type, type | None] = {}
+_COMBINED: dict[tuple[type, ...], type | None] = {}
 _COMBINED_LOCK = threading.Lock()
 
 
@@ -209,32 +209,69 @@ def remote_error_class(exception_class: type) -> type | None:
     if issubclass(exception_class, RemoteJobError):
         # a nested job's error: it already is both (and takes RemoteJobError's arguments)
         return exception_class
-    if issubclass(exception_class, _NEVER_COMBINED):
+    return combined_error_class(
+        RemoteJobError, [exception_class], name="Remote" + exception_class.__name__
+    )
+
+
+def combined_error_class(
+    base: type, exception_classes: list[type], name: str | None = None
+) -> type | None:
+    """A subclass of ``base`` and of every one of ``exception_classes`` (made once), or None.
+
+    Lets an error that reports failures of queued jobs be caught by the handlers a
+    script has for the exceptions those jobs raised (``except ValueError:``).
+
+    Parameters
+    ----------
+    base : type
+        The reporting error's own class; first, so its constructor and message win.
+    exception_classes : list of type
+        Classes to add. Process-stopping ones (``KeyboardInterrupt``, ``SystemExit``,
+        ``GeneratorExit``) and those already implied by another in the list are left out.
+    name : str, optional
+        Class name (default ``Base[Name1, Name2]``).
+
+    Returns
+    -------
+    type or None
+        None when nothing is left to add or the classes cannot be combined (a class
+        refusing subclasses, conflicting layouts or method orders).
+    """
+    extra: list[type] = []
+    for klass in exception_classes:
+        if issubclass(klass, _NEVER_COMBINED) or issubclass(base, klass) or klass in extra:
+            continue
+        extra.append(klass)
+    # a class and its own base cannot both be listed (no method order): keep the subclass
+    extra = [k for k in extra if not any(o is not k and issubclass(o, k) for o in extra)]
+    if not extra:
         return None
+    key = (base, *extra)
     with _COMBINED_LOCK:
-        if exception_class not in _COMBINED:
-            _COMBINED[exception_class] = _make_combined(exception_class)
-        return _COMBINED[exception_class]
+        if key not in _COMBINED:
+            label = name or f"{base.__name__}[{', '.join(k.__name__ for k in extra)}]"
+            _COMBINED[key] = _make_combined(base, extra, label)
+        return _COMBINED[key]
 
 
-def _make_combined(exception_class: type) -> type | None:
-    name = "Remote" + exception_class.__name__
+def _make_combined(base: type, extra: list[type], name: str) -> type | None:
     try:
-        combined = types.new_class(
+        return types.new_class(
             name,
-            (RemoteJobError, exception_class),
+            (base, *extra),
             exec_body=lambda ns: ns.update(
                 {
-                    "__module__": __name__,
+                    "__module__": base.__module__,
                     "__qualname__": name,
-                    "__doc__": f"A queued job's {exception_class.__qualname__}, "
-                    "raised as both it and RemoteJobError.",
+                    "__doc__": f"{base.__name__} that is also "
+                    + ", ".join(k.__qualname__ for k in extra)
+                    + ", so handlers for those catch it.",
                 }
             ),
         )
     except Exception:  # refuses subclasses, or layouts/metaclasses that cannot be combined
         return None
-    return combined
 
 
 # Per-instance slots of builtin exceptions (errno, filename, code, ...) live outside
@@ -244,8 +281,9 @@ _NOT_COPIED = frozenset(
 )
 
 
-def _copy_exception_state(source: BaseException, target: BaseException) -> None:
-    """Give ``target`` the ``args`` and attributes of ``source`` (ours are kept)."""
+def copy_exception_state(source: BaseException, target: BaseException) -> None:
+    """Give ``target`` the ``args`` and attributes of ``source`` (RemoteJobError's own
+    attributes are kept)."""
     for klass in type(source).__mro__:
         for attr, descriptor in vars(klass).items():
             # dunders (e.g. object's __class__) describe the object, not the exception

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from expyre.errors import ExPyReJobDiedError, combined_error_class, copy_exception_state
 from wfl.autoparallelize.failure_policy import decide, effective_policies, remedy
 from wfl.autoparallelize.progress import JobProgress
 from wfl.autoparallelize.remoteinfo import RemoteInfo
@@ -56,10 +57,33 @@ class JobFailure:
 
 
 class QueuedJobsFailed(RuntimeError):
-    """Raised after gathering when any job failed; lists *every* failed job."""
+    """Raised after gathering when any job failed; lists *every* failed job.
+
+    It is also an instance of the class of every exception the failed jobs raised (and
+    an ``ExPyReJobDiedError`` if a job died), so a script's ``except ValueError:`` around
+    the operation catches a remote ``ValueError`` as it did in wfl 0.3.5 (see
+    :func:`failure_classes`).
+    """
+
+    def __new__(cls, failures: Sequence[JobFailure], total: int):
+        if cls is not QueuedJobsFailed:
+            return super().__new__(cls)
+        classes = failure_classes(failures)
+        combined = combined_error_class(cls, classes)
+        # an extended layout (OSError's) must be built by its own class's __new__
+        for maker in [RuntimeError, *classes] if combined is not None else []:
+            try:
+                return maker.__new__(combined)
+            except TypeError:
+                continue
+        return super().__new__(cls)
 
     def __init__(self, failures: Sequence[JobFailure], total: int) -> None:
-        self.failures = list(failures)
+        failures = list(failures)
+        first = next((f.error.remote_exception for f in failures if _raised(f)), None)
+        if first is not None and isinstance(self, type(first)):
+            copy_exception_state(first, self)  # its attributes, as if it were raised here
+        self.failures = failures
         categories = sorted({f.category or "unknown" for f in self.failures})
         lines = [
             f"{len(self.failures)} of {total} queued job(s) failed ({', '.join(categories)}); "
@@ -68,7 +92,28 @@ class QueuedJobsFailed(RuntimeError):
             f"{FAILED_JOB_TAG!r}):"
         ]
         lines += [f.describe() for f in self.failures]
-        super().__init__("\n".join(lines))
+        self.report = "\n".join(lines)
+        super().__init__(self.report)
+
+    def __str__(self) -> str:
+        # the report, whatever __str__ the remote exceptions' classes bring (OSError's...)
+        return self.report
+
+
+def _raised(failure: JobFailure) -> bool:
+    return getattr(failure.error, "remote_exception", None) is not None
+
+
+def failure_classes(failures: Sequence[JobFailure]) -> list[type]:
+    """Classes a handler may name to catch these failures: each remote exception's class,
+    and ``ExPyReJobDiedError`` for jobs that died without raising."""
+    classes: list[type] = []
+    for failure in failures:
+        if _raised(failure):
+            classes.append(type(failure.error.remote_exception))
+        elif isinstance(failure.error, ExPyReJobDiedError):
+            classes.append(ExPyReJobDiedError)
+    return classes
 
 
 def job_env_vars(remote_info: RemoteInfo) -> list[str]:
