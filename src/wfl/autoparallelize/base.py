@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from wfl.autoparallelize import plan
 from wfl.autoparallelize.autoparainfo import AutoparaInfo
 from wfl.autoparallelize.completion import incomplete_marker, operation_key, outputs_done
+from wfl.autoparallelize.docstring import autoparallelize_docstring  # noqa: F401 - 0.3.5 name
 from wfl.autoparallelize.pool import run_items
 from wfl.autoparallelize.preflight import (
     PreflightError,

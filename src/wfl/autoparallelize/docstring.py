@@ -32,28 +32,34 @@ def _drop_first_parameter(params: str) -> str:
 
 
 def autoparallelize_docstring(
-    wrapper: Callable, op: Callable, input_type: str = "Atoms", input_arg: int | str = 0
+    wrapped_func: Callable,
+    wrappable_func: Callable,
+    input_iterable_type: str = "Atoms",
+    input_arg: int | str = 0,
 ) -> Callable:
-    """Give ``wrapper`` a docstring: ``op``'s, with inputs/outputs/autopara_info parameters.
+    """Give ``wrapped_func`` a docstring: ``wrappable_func``'s, with inputs/outputs/autopara_info.
+
+    The parameters have wfl 0.3.5's names, for wrappers that pass them by keyword.
 
     Parameters
     ----------
-    wrapper : callable
+    wrapped_func : callable
         The public function calling ``autoparallelize(op, ...)``; its ``__doc__`` is set.
-    op : callable
+    wrappable_func : callable
         The operation over a list of items, with a numpy-style docstring whose first
         parameter is that list.
-    input_type : str, default "Atoms"
+    input_iterable_type : str, default "Atoms"
         What the items are, for the text.
     input_arg : int or str, default 0
-        Accepted for wrappers written for wfl 0.3.5; the items are always ``op``'s first
-        parameter, whose entry is left out of the text.
+        Accepted for wrappers written for wfl 0.3.5; the items are always the operation's
+        first parameter, whose entry is left out of the text.
 
     Returns
     -------
     callable
-        ``wrapper`` itself, so this can be used inline.
+        ``wrapped_func`` itself, so this can be used inline.
     """
+    wrapper, op, input_type = wrapped_func, wrappable_func, input_iterable_type
     summary, sections = _sections(inspect.cleandoc(op.__doc__ or ""))
     params = _drop_first_parameter(sections.pop("Parameters", "")) if sections else ""
     sections.pop("Returns", None)
