@@ -155,6 +155,13 @@ def test_pbs_methods_run_the_pbs_commands_with_a_fake_pbs(project, tmp_path, mon
         "qsub", "qhold", "qrls", "qdel",
     ]  # fmt: skip
     assert all(c.endswith("12.fake") for c in calls if c.split()[0] in ("qhold", "qrls", "qdel"))
+    # as in 0.1.6, node_dict may give nodes or cores; the other follows from cores per node
+    sched.submit(
+        "xprlegacy2", str(run_dir), "workq", [], 60, [], {"num_nodes": 2, "num_cores_per_node": 4}
+    )
+    assert "export EXPYRE_NUM_CORES=8" in (run_dir / "job.script.pbs").read_text()
+    with pytest.raises(ValueError, match="num_cores_per_node"):
+        sched.submit("xprlegacy3", str(run_dir), "workq", [], 60, [], {"num_cores": 4})
 
 
 needs_slurm = pytest.mark.skipif(shutil.which("sbatch") is None, reason="no Slurm client here")

@@ -13,7 +13,6 @@ for ``host``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import posixpath
 import shlex
@@ -153,30 +152,22 @@ class LegacyCommands:
         """
         from expyre.jobscript import format_header_lines  # jobscript imports schedulers
 
-        nodes = {k: node_dict[k] for k in ("num_nodes", "num_cores", "num_cores_per_node")}
+        nodes = _node_counts(node_dict)
         max_time_s = time_to_sec(max_time)
         if max_time_s is None:
             raise ValueError(f"{type(self).__name__}.submit: max_time={max_time!r} is needed")
+        made = self._run(
+            ["bash", "-c", _MAKE_DIR, "expyre", remote_dir], "create the run directory", verbose
+        )
+        job_dir = made.stdout.strip().splitlines()[-1]
         request = JobRequest(
             job_name=id,
             partition=partition,
             max_time_s=max_time_s,
             max_mem_kB=None,
-            stdout=f"job.{id}.stdout",
-            stderr=f"job.{id}.stderr",
+            stdout=posixpath.join(job_dir, f"job.{id}.stdout"),
+            stderr=posixpath.join(job_dir, f"job.{id}.stderr"),
             **nodes,
-        )
-        job_dir = (
-            self._run(
-                ["bash", "-c", _MAKE_DIR, "expyre", remote_dir], "create the run directory", verbose
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        request = dataclasses.replace(
-            request,
-            stdout=posixpath.join(job_dir, request.stdout),
-            stderr=posixpath.join(job_dir, request.stderr),
         )
         fields = {
             **node_dict,
@@ -285,6 +276,20 @@ class LegacyCommands:
                 if name.startswith(prefix + "_"):
                     words += ["unset", name, "&&"]
         return words
+
+
+def _node_counts(node_dict: dict) -> dict[str, int]:
+    """Nodes, cores and cores per node; 0.1.6 allowed one of the first two to be left out."""
+    per_node = node_dict.get("num_cores_per_node")
+    nodes, cores = node_dict.get("num_nodes"), node_dict.get("num_cores")
+    if not per_node or (nodes is None and cores is None):
+        raise ValueError(
+            f"submit: node_dict={node_dict!r} needs num_cores_per_node and num_nodes or "
+            "num_cores (as Resources.find_nodes returns them)"
+        )
+    nodes = nodes if nodes is not None else -(-cores // per_node)
+    cores = cores if cores is not None else nodes * per_node
+    return {"num_nodes": nodes, "num_cores": cores, "num_cores_per_node": per_node}
 
 
 def _ids(remote_ids: str | Iterable[str]) -> list[str]:
