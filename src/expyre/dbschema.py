@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,6 +147,33 @@ def _has_jobs_table(conn: sqlite3.Connection) -> bool:
     )
 
 
+#: where a jobs table of expyre-wfl 0.1.6 found in jobs.db is kept
+LEGACY_0_1_6_TABLE = "jobs_expyre_0_1_6"
+
+
+def _set_aside_0_1_6_table(conn: sqlite3.Connection, path: object) -> None:
+    """Keep a jobs table written by expyre-wfl 0.1.6 under another name (with a warning).
+
+    Its columns are not this layout's and its jobs' stage directories are 0.1.6's, so
+    they cannot be continued here; renaming (not dropping) loses none of its rows.
+    """
+    if conn.execute("PRAGMA user_version").fetchone()[0] != 0 or not _has_jobs_table(conn):
+        return
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    if "from_dir" not in columns or "key" in columns:
+        return
+    n_jobs = conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+    conn.execute(f"ALTER TABLE jobs RENAME TO {LEGACY_0_1_6_TABLE}")
+    warnings.warn(
+        f"the jobs database {path} was written by expyre-wfl 0.1.6; its {n_jobs} job(s) are "
+        f"kept in its table {LEGACY_0_1_6_TABLE!r} but cannot be continued by this expyre "
+        "(their stage directories have 0.1.6's layout): rerunning your scripts submits new "
+        "jobs, and `xpr ls` lists only those",
+        UserWarning,
+        stacklevel=2,
+    )
+
+
 def stored_version(conn: sqlite3.Connection) -> int:
     """The layout version of an open database (0: empty, 1: written before versions existed)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -174,6 +202,7 @@ def create_or_migrate(conn: sqlite3.Connection, path: object) -> int:
     NewerSchemaError
         If the database is newer than this code.
     """
+    _set_aside_0_1_6_table(conn, path)
     found = stored_version(conn)
     if found > SCHEMA_VERSION:
         raise NewerSchemaError(
