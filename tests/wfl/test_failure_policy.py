@@ -20,7 +20,9 @@ PARTS = {
 }
 
 
-def _decide(category, resources, submissions=1, items=4, policies=None, partitions=PARTS):
+def _decide(
+    category, resources, submissions=1, items=4, policies=None, partitions=PARTS, **extra
+):
     return decide(
         category=category,
         policies=effective_policies(policies, False),
@@ -30,6 +32,7 @@ def _decide(category, resources, submissions=1, items=4, policies=None, partitio
         num_items=items,
         job_label="job x",
         partial_node=True,
+        **extra,
     )
 
 
@@ -89,7 +92,7 @@ def test_attempts_are_bounded_and_failures_are_not_retried():
     res = {"num_cores": 1, "max_time": "10m"}
     assert _decide("node_failure", res, submissions=1).action == "resubmit"
     d = _decide("node_failure", res, submissions=MAX_SUBMISSIONS_PER_JOB)
-    assert d.action == "fail" and f"at most {MAX_SUBMISSIONS_PER_JOB}" in d.message
+    assert d.action == "fail" and f"max_attempts={MAX_SUBMISSIONS_PER_JOB}" in d.message
     for category in ("exception", "bad_environment", "cancelled"):
         assert _decide(category, res).action == "fail"
     assert _decide("cancelled", res, policies={"cancelled": "resubmit"}).action == "resubmit"
@@ -118,3 +121,18 @@ def test_bad_policies_name_the_key_and_the_choices():
     )  # fmt: skip
     assert info.failure_policies == {"timeout": "split"}
     assert RemoteInfo.from_value(info.as_dict()) == info
+
+
+def test_the_attempt_bound_is_configurable_and_validated():
+    res = {"num_cores": 1, "max_time": "10m"}
+    d = _decide("node_failure", res, submissions=3, max_attempts=5)
+    assert d.action == "resubmit" and "(submission 4 of at most 5)" in d.message
+    d = _decide("timeout", res, submissions=1, max_attempts=1)
+    assert d.action == "fail" and "max_attempts=1" in d.message
+    base = {"job_name": "j", "resources": res}
+    assert RemoteInfo.from_value(base).max_attempts == MAX_SUBMISSIONS_PER_JOB == 3
+    assert RemoteInfo.from_value({**base, "max_attempts": 6}).max_attempts == 6
+    for bad in (0, -1, 2.5, True, "3"):
+        with pytest.raises(ValueError, match=r"max_attempts must be a whole number >= 1") as e:
+            RemoteInfo.from_value({**base, "max_attempts": bad}, "WFL_EXPYRE_INFO")
+        assert f"got {bad!r}" in str(e.value) and str(e.value).startswith("WFL_EXPYRE_INFO:")

@@ -18,15 +18,15 @@ Every failed job has a category (:mod:`expyre.failure`: ``timeout``, ``out_of_me
 ``fail``
     report it (with the remedy that fits the category).
 
-A job is submitted at most :data:`MAX_SUBMISSIONS_PER_JOB` times, counted in the jobs
-database, so a rerun of the script never starts the count again and no failure is retried
-in a loop. This module is pure: it decides; :mod:`wfl.autoparallelize.remote` acts.
+A job is submitted at most ``RemoteInfo.max_attempts`` times (default
+:data:`MAX_SUBMISSIONS_PER_JOB`), counted in the jobs database, so a rerun of the script
+never starts the count again and no failure is retried in a loop. This module is pure: it decides; :mod:`wfl.autoparallelize.remote` acts.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "MAX_SUBMISSIONS_PER_JOB",
     "Decision",
     "check_failure_policies",
+    "check_max_attempts",
     "decide",
     "effective_policies",
     "remedy",
@@ -60,6 +61,7 @@ DEFAULT_POLICIES = {
 }
 TIME_FACTOR = 2.0
 MEMORY_FACTOR = 2.0
+#: default of ``RemoteInfo.max_attempts``: submissions of one job, its first included
 MAX_SUBMISSIONS_PER_JOB = 3
 
 #: the remedy that fits each category, for reports of failures that remain
@@ -153,6 +155,23 @@ class Decision:
     message: str
 
 
+def check_max_attempts(value: Any) -> int:
+    """Validate ``RemoteInfo.max_attempts``: a whole number >= 1.
+
+    Raises
+    ------
+    ValueError
+        Naming the value and what is allowed.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            "RemoteInfo max_attempts must be a whole number >= 1 (submissions of one job, "
+            f"its first included; 1 never resubmits), got {value!r}; the default is "
+            f"{MAX_SUBMISSIONS_PER_JOB}"
+        )
+    return value
+
+
 def decide(
     *,
     category: str,
@@ -164,6 +183,7 @@ def decide(
     job_label: str,
     exact_fit: bool = True,
     partial_node: bool = False,
+    max_attempts: int = MAX_SUBMISSIONS_PER_JOB,
 ) -> Decision:
     """Decide what to do with a failed job.
 
@@ -185,23 +205,26 @@ def decide(
         How messages name the job.
     exact_fit, partial_node : bool
         Partition selection rules the job is submitted with.
+    max_attempts : int
+        Most submissions of one job, its first included (a split makes new jobs, each
+        with its own count, and is bounded by the items instead).
     """
     action = policies.get(category, "fail")
     if action == "fail":
         return Decision("fail", None, f"failure policy for {category} is 'fail'")
-    if action != "split" and submissions >= MAX_SUBMISSIONS_PER_JOB:
+    if action != "split" and submissions >= max_attempts:
         return Decision(
             "fail",
             None,
-            f"submitted {submissions} times already (at most {MAX_SUBMISSIONS_PER_JOB}), "
+            f"submitted {submissions} time(s) already (max_attempts={max_attempts}), "
             f"so failure policy {action!r} is not applied again",
         )
+    submission = f"(submission {submissions + 1} of at most {max_attempts})"
     if action == "resubmit":
         return Decision(
             "resubmit",
             dict(resources),
-            f"{job_label}: {category}; resubmitting unchanged "
-            f"(submission {submissions + 1} of at most {MAX_SUBMISSIONS_PER_JOB})",
+            f"{job_label}: {category}; resubmitting unchanged {submission}",
         )
     if action == "split":
         if num_items < 2:
@@ -212,9 +235,15 @@ def decide(
             f"{job_label}: {category}; splitting its {num_items} items into two jobs of "
             f"{(num_items + 1) // 2} and {num_items // 2}",
         )
-    grow = _more_time if action == "more_time" else _more_memory
-    decision = grow(
-        category, resources, partitions, exact_fit, partial_node, job_label, submissions
+    limit = _TIME if action == "more_time" else _MEMORY
+    decision = _grow(
+        limit,
+        resources,
+        partitions,
+        exact_fit,
+        partial_node,
+        f"{job_label}: {category}",
+        submission,
     )
     if decision.action == "fail" and action == "more_memory" and num_items > 1:
         # memory cannot grow: fewer items per job need less of it
@@ -236,52 +265,75 @@ def _select(resources: Mapping[str, Any], partitions, exact_fit, partial_node):
         return None
 
 
-def _more_time(category, resources, partitions, exact_fit, partial_node, label, submissions):
-    from expyre.resources import Resources
-    from expyre.units import format_time
+@dataclass(frozen=True)
+class _Limit:
+    """A request a policy raises (time or memory): how to read, cap, write and show it."""
 
-    old_s = Resources(**resources).max_time_s
+    action: str
+    #: how messages name the request, and the partition field that caps it
+    name: str
+    cap_field: str
+    #: "the longest"/"the most" any partition allows
+    superlative: str
+    factor: float
+    #: (resources, partitions, selection or None) -> current value (None: nothing to raise)
+    current: Callable[[Mapping[str, Any], Mapping[str, Any], Any], int | None]
+    #: (partition, nodes of the request) -> the partition's cap (None: no cap)
+    cap: Callable[[Any, int], int | None]
+    #: (resources, new value) -> the new request
+    written: Callable[[Mapping[str, Any], int], dict]
+    show: Callable[[int], str]
+    #: why there is nothing to raise
+    nothing: str
+
+
+def _grow(
+    limit: _Limit, resources, partitions, exact_fit, partial_node, headline: str, submission: str
+) -> Decision:
+    """Raise ``limit`` by its factor, else to the largest partition cap between, or fail."""
     before = _select(resources, partitions, exact_fit, partial_node)
-    wanted = int(old_s * TIME_FACTOR)
-    # the request itself, else the longest partition limit that still fits the request
-    caps = [wanted] + sorted(
-        {
-            p.max_time_s
-            for p in partitions.values()
-            if p.max_time_s and old_s < p.max_time_s < wanted
-        },
-        reverse=True,
-    )
-    for new_s in caps:
-        new = {**copy.deepcopy(dict(resources)), "max_time": int(new_s)}
-        after = _select(new, partitions, exact_fit, partial_node)
+    old = limit.current(resources, partitions, before)
+    if old is None:
+        return Decision("fail", None, limit.nothing)
+    wanted = int(old * limit.factor)
+    nodes = before.num_nodes if before is not None else 1
+    # the request itself, else the largest partition cap that still raises it
+    caps = {limit.cap(p, nodes) for p in partitions.values()}
+    candidates = [wanted] + sorted({c for c in caps if c and old < c < wanted}, reverse=True)
+    for new in candidates:
+        request = limit.written(resources, int(new))
+        after = _select(request, partitions, exact_fit, partial_node)
         if after is None:
             continue
         moved = ""
         if before is not None and after.partition != before.partition:
             moved = f", partition {before.partition} -> {after.partition}"
-        capped = "" if new_s == wanted else " (capped by the partition's max_time)"
+        capped = "" if new == wanted else f" (capped by the partition's {limit.cap_field})"
         return Decision(
-            "more_time",
-            new,
-            f"{label}: {category}; resubmitting with max_time {format_time(old_s)} -> "
-            f"{format_time(int(new_s))}{capped}{moved} "
-            f"(submission {submissions + 1} of at most {MAX_SUBMISSIONS_PER_JOB})",
+            limit.action,
+            request,
+            f"{headline}; resubmitting with {limit.name} {limit.show(old)} -> "
+            f"{limit.show(int(new))}{capped}{moved} {submission}",
         )
     return Decision(
         "fail",
         None,
-        f"max_time {format_time(old_s)} is already the longest any partition allowed for this "
-        "request has",
+        f"{limit.name} {limit.show(old)} is already {limit.superlative} any partition allowed "
+        "for this request has",
     )
 
 
-def _memory_kB(resources: Mapping[str, Any], partitions, exact_fit, partial_node) -> int | None:
+def _time_s(resources: Mapping[str, Any], partitions, selection) -> int | None:
+    from expyre.resources import Resources
+
+    return Resources(**resources).max_time_s
+
+
+def _memory_kB(resources: Mapping[str, Any], partitions, selection) -> int | None:
     """Total memory the job had, kB: its request, else its partition's whole nodes."""
     from expyre.resources import Resources
 
     res = Resources(**resources)
-    selection = _select(resources, partitions, exact_fit, partial_node)
     if res.max_mem_tot_kB is not None:
         return res.max_mem_tot_kB
     if res.max_mem_per_core_kB is not None and selection is not None:
@@ -293,50 +345,48 @@ def _memory_kB(resources: Mapping[str, Any], partitions, exact_fit, partial_node
     return None
 
 
-def _more_memory(category, resources, partitions, exact_fit, partial_node, label, submissions):
-    old_kB = _memory_kB(resources, partitions, exact_fit, partial_node)
-    if old_kB is None:
-        return Decision(
-            "fail",
-            None,
-            "the job asked for no memory and its partitions declare no max_mem, so there is "
-            "no request to raise",
-        )
-    wanted = int(old_kB * MEMORY_FACTOR)
-    before = _select(resources, partitions, exact_fit, partial_node)
-    nodes = before.num_nodes if before is not None else 1
-    caps = [wanted] + sorted(
-        {
-            p.max_mem_kB * nodes
-            for p in partitions.values()
-            if p.max_mem_kB and old_kB < p.max_mem_kB * nodes < wanted
-        },
-        reverse=True,
-    )
-    for new_kB in caps:
-        new = copy.deepcopy(dict(resources))
-        new.pop("max_mem_per_core", None)
-        new["max_mem_tot"] = int(new_kB)
-        after = _select(new, partitions, exact_fit, partial_node)
-        if after is None:
-            continue
-        moved = ""
-        if before is not None and after.partition != before.partition:
-            moved = f", partition {before.partition} -> {after.partition}"
-        capped = "" if new_kB == wanted else " (capped by the partition's max_mem)"
-        return Decision(
-            "more_memory",
-            new,
-            f"{label}: {category}; resubmitting with memory {_mb(old_kB)} -> {_mb(new_kB)}"
-            f"{capped}{moved} (submission {submissions + 1} of at most "
-            f"{MAX_SUBMISSIONS_PER_JOB})",
-        )
-    return Decision(
-        "fail",
-        None,
-        f"memory {_mb(old_kB)} is already the most any partition allowed for this request has",
-    )
+def _with_time(resources: Mapping[str, Any], seconds: int) -> dict:
+    return {**copy.deepcopy(dict(resources)), "max_time": seconds}
+
+
+def _with_memory(resources: Mapping[str, Any], kB: int) -> dict:
+    # a total replaces a per-core request: the raise is of what the job had in all
+    new = {k: v for k, v in copy.deepcopy(dict(resources)).items() if k != "max_mem_per_core"}
+    return {**new, "max_mem_tot": kB}
+
+
+def _format_time(seconds: int) -> str:
+    from expyre.units import format_time
+
+    return format_time(seconds)
 
 
 def _mb(kB: int) -> str:
     return f"{kB / 1024:.0f} MB"
+
+
+_TIME = _Limit(
+    action="more_time",
+    name="max_time",
+    cap_field="max_time",
+    superlative="the longest",
+    factor=TIME_FACTOR,
+    current=_time_s,
+    cap=lambda partition, nodes: partition.max_time_s,
+    written=_with_time,
+    show=_format_time,
+    nothing="the job has no max_time, so there is no time limit to raise",
+)
+_MEMORY = _Limit(
+    action="more_memory",
+    name="memory",
+    cap_field="max_mem",
+    superlative="the most",
+    factor=MEMORY_FACTOR,
+    current=_memory_kB,
+    cap=lambda partition, nodes: partition.max_mem_kB * nodes if partition.max_mem_kB else None,
+    written=_with_memory,
+    show=_mb,
+    nothing="the job asked for no memory and its partitions declare no max_mem, so there is "
+    "no request to raise",
+)

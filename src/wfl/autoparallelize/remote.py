@@ -415,6 +415,7 @@ def _apply_policy(
         job_label=f"job {job.name} ({job.id})",
         exact_fit=remote_info.exact_fit,
         partial_node=remote_info.partial_node,
+        max_attempts=remote_info.max_attempts,
     )
     if decision.action == "fail":
         return None, decision.message

@@ -7,7 +7,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from wfl.autoparallelize.failure_policy import check_failure_policies
+from wfl.autoparallelize.failure_policy import (
+    MAX_SUBMISSIONS_PER_JOB,
+    check_failure_policies,
+    check_max_attempts,
+)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -83,6 +87,11 @@ class RemoteInfo:
         out_of_memory, node_failure, cancelled, exception, bad_environment, unknown; actions:
         resubmit, more_time, more_memory, split, fail. Categories not given keep their
         defaults (:data:`wfl.autoparallelize.failure_policy.DEFAULT_POLICIES`).
+    max_attempts : int
+        Most submissions of one job, its first included (default 3; 1 never resubmits), for
+        every policy that resubmits it. Counted in the jobs database, so a rerun of the
+        script does not start the count again. ``split`` is bounded by the items instead: a
+        chunk is halved until one item is left.
     """
 
     def __init__(
@@ -107,6 +116,7 @@ class RemoteInfo:
         max_allocations: int | None = None,
         job_array: bool = False,
         failure_policies: Mapping[str, str] | None = None,
+        max_attempts: int = MAX_SUBMISSIONS_PER_JOB,
     ) -> None:
         self.sys_name = _check_optional_str("sys_name", sys_name)
         self.job_name = _check_job_name(job_name)
@@ -124,6 +134,7 @@ class RemoteInfo:
         self.ignore_failed_jobs = _check_bool("ignore_failed_jobs", ignore_failed_jobs)
         self.resubmit_killed_jobs = _check_bool("resubmit_killed_jobs", resubmit_killed_jobs)
         self.failure_policies = check_failure_policies(failure_policies)
+        self.max_attempts = check_max_attempts(max_attempts)
         self.timeout = None if timeout is None else _check_seconds("timeout", timeout)
         self.check_interval = (
             None if check_interval is None else _check_seconds("check_interval", check_interval)
@@ -152,6 +163,7 @@ class RemoteInfo:
         "max_allocations",
         "job_array",
         "failure_policies",
+        "max_attempts",
     ]
 
     @classmethod
