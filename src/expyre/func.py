@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from expyre import runner, stagedir
+from expyre.attempts import attempt_record, request_summary
 from expyre.config import ProjectConfig, load_config
 from expyre.errors import (
     ExPyReJobDiedError,
@@ -36,7 +37,7 @@ from expyre.errors import (
     RemoteJobError,
 )
 from expyre.failure import diagnosis_from_info, failure_info
-from expyre.jobscript import build_job_script
+from expyre.jobscript import build_job_script, job_selection
 from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition, jobs_db, make_job_id
 from expyre.keys import job_key
 from expyre.preflight import check_system
@@ -363,15 +364,7 @@ class ExPyRe:
         """
         self.refresh()
         attempts = list(self._row["info"].get("attempts", []))
-        attempts.append(
-            {
-                "at": time.time(),
-                "after_submission": self._row["n_submissions"],
-                "status": self.status,
-                "failure_category": self._row.get("failure_category"),
-                "reason": reason,
-            }
-        )
+        attempts.append(attempt_record(self._row, reason))
         self.update_info({**(info or {}), "attempts": attempts})
 
     def update_info(self, info: dict) -> None:
@@ -381,7 +374,9 @@ class ExPyRe:
     def _submit(
         self, system: System, resources: Resources, header_extra, exact_fit, partial_node, resubmit
     ) -> None:
-        job_dir = self._prepare_run_dir(system, resources, header_extra, exact_fit, partial_node)
+        job_dir, request = self._prepare_run_dir(
+            system, resources, header_extra, exact_fit, partial_node
+        )
         row = self._db.begin_submission(
             self.id, allow_resubmit=resubmit, system=system.name, remote_dir=job_dir
         )
@@ -396,19 +391,30 @@ class ExPyRe:
             if remote_id is None:  # certainly not queued: back to created, so a rerun retries
                 self._row = self._db.transition(self.id, "created", expect=["submitted"])
                 raise
-        self._row = self._db.update(self.id, remote_id=remote_id)
+        self._row = self._db.update(self.id, remote_id=remote_id, info={"request": request})
 
     def _prepare_run_dir(
         self, system: System, resources: Resources, header_extra, exact_fit, partial_node
-    ) -> str:
-        """Write the job script and stage the job's directory to where it runs; its path.
+    ) -> tuple[str, dict]:
+        """Write the job script and stage the job's directory to where it runs.
 
         Shared by a submission of its own and by packing (:mod:`expyre.packing`), so a chunk
         runs the same script either way.
+
+        Returns
+        -------
+        (str, dict)
+            The job directory where it runs, and what the submission asks the scheduler for
+            (:func:`expyre.attempts.request_summary`, to store in ``info["request"]``).
         """
         job_dir = system.job_dir(self.id, self.stage_dir)
         info = self._row["info"]
         python_cmd = info.get("python_cmd") or system.config.python_cmd
+        # what this submission asks for: kept with the job so that every attempt's request
+        # can be shown later (xpr show, xpr report)
+        request = request_summary(
+            job_selection(system.config, system.scheduler, resources, exact_fit, partial_node)
+        )
         script = build_job_script(
             dataclasses.replace(system.config, python_cmd=python_cmd),
             system.scheduler,
@@ -430,7 +436,7 @@ class ExPyRe:
         # once per system and python per process: a wrong python fails here, clearly
         check_system(system, python_cmd=python_cmd)
         system.stage_in(self.stage_dir, job_dir)
-        return job_dir
+        return job_dir, request
 
     def _find_in_queue(self, system: System) -> str | None:
         try:

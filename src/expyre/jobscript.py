@@ -34,6 +34,7 @@ from expyre.schedulers.base import JobRequest, Scheduler
 
 __all__ = [
     "build_job_script",
+    "job_selection",
     "env_var_lines",
     "format_header_lines",
     "job_script",
@@ -205,6 +206,25 @@ def job_script(
     return "\n".join(lines)
 
 
+def job_selection(
+    system_config: SystemConfig,
+    scheduler: Scheduler,
+    resources: Resources,
+    exact_fit: bool = True,
+    partial_node: bool = False,
+) -> Selection:
+    """The partition, nodes, cores, time and memory a job script asks ``scheduler`` for.
+
+    Raises
+    ------
+    expyre.resources.NoPartitionFits
+        If no partition of the system satisfies the request.
+    """
+    # the local queue runs on this one machine: a multi-node request can never start there
+    max_nodes = 1 if scheduler.name == "local" else None
+    return select_partition(resources, system_config.partitions, exact_fit, partial_node, max_nodes)
+
+
 def build_job_script(
     system_config: SystemConfig,
     scheduler: Scheduler,
@@ -234,11 +254,7 @@ def build_job_script(
     expyre.resources.NoPartitionFits
         If no partition of the system satisfies the request.
     """
-    # the local queue runs on this one machine: a multi-node request can never start there
-    max_nodes = 1 if scheduler.name == "local" else None
-    selection = select_partition(
-        resources, system_config.partitions, exact_fit, partial_node, max_nodes
-    )
+    selection = job_selection(system_config, scheduler, resources, exact_fit, partial_node)
     request = JobRequest(
         job_name=job_id,
         partition=selection.partition,

@@ -215,11 +215,12 @@ def _submit_pack(
         if job_array:
             allocation_header += system.scheduler.array_header(num_allocations)
     pack_id = f"xpk_{uuid.uuid4().hex[:12]}"  # its allocations' queue name, to find them again
-    job_dirs = []
+    job_dirs, requests = [], {}
     for job in todo:
-        job_dirs.append(
-            job._prepare_run_dir(system, resources, header_extra, exact_fit, partial_node)
+        job_dir, requests[job.id] = job._prepare_run_dir(
+            system, resources, header_extra, exact_fit, partial_node
         )
+        job_dirs.append(job_dir)
     local_pack, pack_dir = _pack_dirs(system, todo[0]._config.root, pack_id)
     local_pack.mkdir(parents=True)
     (local_pack / allocation.TASKS_FILE).write_text("".join(f"{d}\n" for d in job_dirs))
@@ -244,7 +245,7 @@ def _submit_pack(
         if row is None:  # another driver took it meanwhile; its claim protects it anyway
             job.refresh()
             continue
-        job._row = job._db.update(job.id, info={"pack": pack_id})
+        job._row = job._db.update(job.id, info={"pack": pack_id, "request": requests[job.id]})
         submitted.append(job)
     if not submitted:
         return []

@@ -124,3 +124,15 @@ def wait_for_file(path, timeout=600):
             raise TimeoutError(f"{path} never appeared")
         time.sleep(0.1)
     return "released"
+
+
+def die_first_time(marker, value):
+    """SIGKILL the job's own process the first time (as an out-of-memory killer would), then
+    return ``value`` on a rerun: a job that needs a second submission."""
+    import signal
+    from pathlib import Path
+
+    if not Path(marker).exists():
+        Path(marker).write_text("killed once")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return value

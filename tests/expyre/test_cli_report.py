@@ -11,7 +11,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from expyre_testutil import chatty
+from expyre_testutil import chatty, die_first_time
 
 from expyre.cli import cli
 from expyre.func import ExPyRe, RemoteJobError
@@ -100,3 +100,83 @@ def test_report_in_headless_chromium(report_page, tmp_path):
     _browse(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,1600")
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+@pytest.fixture
+def resubmitted_page(project, tmp_path):
+    """A report of a job killed on its first run and resubmitted with twice the time (as a
+    failure policy would), then succeeding; and one killed twice, left died."""
+    jobs = {}
+    for name in ("lucky", "doomed"):
+        marker = tmp_path / f"{name}.marker"
+        job = ExPyRe(name, function=die_first_time, args=[str(marker), 7]).start(
+            ONE_CORE, partial_node=True
+        )
+        with pytest.raises(RemoteJobError):
+            job.get_results(timeout=300)
+        assert job.refresh().status == "died"
+        if name == "doomed":
+            marker.unlink()  # it dies again
+        job.resubmit("died; resubmitting with max_time 00:10:00 -> 00:20:00",
+                     {"num_cores": 1, "max_time": "20m"}, partial_node=True)  # fmt: skip
+        jobs[name] = job
+    assert jobs["lucky"].get_results(timeout=300)[0] == 7
+    with pytest.raises(RemoteJobError):
+        jobs["doomed"].get_results(timeout=300)
+    page = tmp_path / "retried.html"
+    result = CliRunner().invoke(cli, ["report", "-o", str(page)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return page, jobs
+
+
+def _attempt_rows(dom, section, job_id):
+    table = re.search(
+        rf'<table class="attempts" data-job-id="{job_id}">(.*?)</table>', section, re.S
+    ).group(1)
+    return [
+        re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        for row in re.findall(r"<tr data-submission[^>]*>(.*?)</tr>", table, re.S)
+    ]
+
+
+def test_report_shows_every_attempt_in_headless_chromium(resubmitted_page, tmp_path):
+    page, jobs = resubmitted_page
+    dom = _browse(page, tmp_path, "--dump-dom").stdout
+    attempts = dom.split('id="attempts"')[1].split('id="timeline"')[0]
+    assert attempts.count('class="attempts-of"') == 2
+    for name, final in (("lucky", "succeeded"), ("doomed", "died")):
+        first, second = _attempt_rows(dom, attempts, jobs[name].id)
+        # number, system, queue id, request, submitted, queued, ran, outcome, then
+        assert first[0] == "1" and second[0] == "2"
+        assert first[1] == second[1] == "local" and first[2] != second[2] != "-"
+        assert first[3] == "local: 1 node, 1 core, 00:10:00"
+        assert second[3] == "local: 1 node, 1 core, 00:20:00"
+        assert first[7].startswith("died") and second[7].startswith(final)
+        assert second[7].endswith("(current)")
+        assert first[8] == "died; resubmitting with max_time 00:10:00 -&gt; 00:20:00"
+        assert second[8] == "-"
+        assert re.match(r"\d{4}-\d\d-\d\d ", first[4]) and re.match(r"\d{4}-\d\d-\d\d ", second[4])
+    # the failure of the job that died twice carries its attempts too
+    failures = dom.split('id="failures"')[1].split('id="attempts"')[0]
+    assert failures.count('class="failure"') == 1
+    assert len(_attempt_rows(dom, failures, jobs["doomed"].id)) == 2
+    # the jobs table counts the tries
+    row = re.search(rf'<tr data-job-id="{jobs["lucky"].id}"[^>]*>(.*?)</tr>', dom, re.S).group(1)
+    assert re.findall(r"<td[^>]*>(.*?)</td>", row)[8] == "2"
+
+    shot = tmp_path / "retried.png"
+    _browse(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,1400")
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_show_lists_every_submission(resubmitted_page):
+    _, jobs = resubmitted_page
+    out = CliRunner().invoke(cli, ["show", jobs["doomed"].id], catch_exceptions=False).output
+    section = out.split("submissions (request, times, outcome, what was decided next):")[1]
+    section = section.split("state history:")[0]
+    assert "#1  local " in section and "#2  local " in section
+    assert "local: 1 node, 1 core, 00:10:00" in section
+    assert "local: 1 node, 1 core, 00:20:00  (current)" in section
+    assert "then: died; resubmitting with max_time 00:10:00 -> 00:20:00" in section
+    assert section.count("-> died") == 2

@@ -20,9 +20,7 @@ PARTS = {
 }
 
 
-def _decide(
-    category, resources, submissions=1, items=4, policies=None, partitions=PARTS, **extra
-):
+def _decide(category, resources, submissions=1, items=4, policies=None, partitions=PARTS, **extra):
     return decide(
         category=category,
         policies=effective_policies(policies, False),

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from expyre import runner
+from expyre.attempts import describe_request, submissions
 from expyre.cli._format import duration, when
 from expyre.cli._project import Project
 from expyre.cli._select import read_rows
@@ -17,7 +18,15 @@ from expyre.cli.failures import failure_reason
 from expyre.cli.listing import queue_wait, run_time
 from expyre.jobsdb import LIVE_STATES
 
-__all__ = ["find_job", "history", "logs_command", "script_header", "show_command"]
+__all__ = [
+    "attempt_times",
+    "find_job",
+    "history",
+    "logs_command",
+    "script_header",
+    "show_command",
+    "submission_lines",
+]
 
 
 def find_job(project: Project, job_id: str) -> dict:
@@ -94,6 +103,35 @@ def script_header(stage_dir: Path) -> list[str]:
     return out
 
 
+def submission_lines(subs: list[dict], now: float) -> list[str]:
+    """Two lines or so per submission of a job, for ``xpr show`` (see :func:`submissions`)."""
+    lines = []
+    for sub in subs:
+        wait, ran = attempt_times(sub, now)
+        where = f"{sub['system'] or '-'} {sub['remote_id'] or '-'}"
+        current = "  (current)" if sub["current"] else ""
+        lines.append(f"#{sub['number']}  {where}  {describe_request(sub['request'])}{current}")
+        lines.append(
+            f"    submitted {when(sub['submitted_at'])}, queued {duration(wait)}, ran "
+            f"{duration(ran)} -> {sub['outcome']}"
+        )
+        if sub["decision"]:
+            lines.append(f"    then: {sub['decision']}")
+    return lines
+
+
+def attempt_times(sub: dict, now: float) -> tuple[float | None, float | None]:
+    """(queued, ran) seconds of one submission; the current one counts up to ``now``."""
+    submitted, started, ended = sub["submitted_at"], sub["started_at"], sub["ended_at"]
+    live = sub["current"] and sub["outcome"] in LIVE_STATES
+    wait = ran = None
+    if submitted and (started or live):
+        wait = (started or now) - submitted
+    if started and (ended or live):
+        ran = (ended or now) - started
+    return wait, ran
+
+
 @click.command("show")
 @click.argument("job_id")
 @click.pass_obj
@@ -121,6 +159,11 @@ def show_command(project: Project, job_id: str) -> None:
     reason = failure_reason(row)
     if reason:
         echo(f"reason     {reason}")
+    subs = submissions(row)
+    if subs:
+        echo("\nsubmissions (request, times, outcome, what was decided next):")
+        for line in submission_lines(subs, now):
+            echo(f"  {line}")
     echo("\nstate history:")
     for at, state, why in history(project.db_path, row):
         why = "" if why == state else why

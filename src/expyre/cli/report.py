@@ -16,13 +16,15 @@ from pathlib import Path
 
 import click
 
+from expyre.attempts import describe_request, submissions
 from expyre.cli._format import duration, when
 from expyre.cli._project import Project
 from expyre.cli._select import filter_options, selection_from
 from expyre.cli.failures import failure_reason, log_tail
+from expyre.cli.inspecting import attempt_times
 from expyre.cli.listing import queue_wait, run_time
 
-__all__ = ["render_report", "report_command", "timeline_svg"]
+__all__ = ["attempts_table", "render_report", "report_command", "timeline_svg"]
 
 #: timeline and table sizes: beyond these the page shows the most recent jobs (and says so)
 TIMELINE_MAX_JOBS = 200
@@ -55,6 +57,9 @@ th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " 
 pre { background: #f6f6f6; padding: 6px; overflow-x: auto; font-size: 0.8em; }
 .note { color: #666; font-size: 0.85em; }
 td.reason { white-space: normal; min-width: 10em; }
+table.attempts { margin: 4px 0 10px 0; }
+table.attempts td.decision { white-space: normal; min-width: 20em; }
+.attempts-of { margin-top: 10px; }
 #timeline svg { max-width: 100%; height: auto; }
 """
 
@@ -152,6 +157,41 @@ def _cell(text: str, sort_key: float | str | None = None, css_class: str | None 
     return f"<td{attr}>{html.escape(text)}</td>"
 
 
+def attempts_table(row: dict, now: float) -> str:
+    """Every submission of a job as an HTML table: request, times, outcome, what came next."""
+    esc = html.escape
+    head = ["#", "system", "queue id", "request", "submitted", "queued", "ran", "outcome",
+            "then"]  # fmt: skip
+    parts = [
+        f'<table class="attempts" data-job-id="{esc(row["id"])}"><thead><tr>'
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr></thead><tbody>"
+    ]
+    for sub in submissions(row):
+        wait, ran = attempt_times(sub, now)
+        current = ' data-current="1"' if sub["current"] else ""
+        parts.append(
+            f'<tr data-submission="{sub["number"]}"{current}>'
+            + _cell(str(sub["number"]))
+            + _cell(sub["system"] or "-")
+            + _cell(sub["remote_id"] or "-")
+            + _cell(describe_request(sub["request"]))
+            + _cell(when(sub["submitted_at"]))
+            + _cell(duration(wait))
+            + _cell(duration(ran))
+            + _cell(sub["outcome"] + (" (current)" if sub["current"] else ""))
+            + _cell(sub["decision"] or "-", css_class="decision")
+            + "</tr>"
+        )
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def _tried_again(row: dict) -> bool:
+    """True for a job submitted more than once, or with a recorded decision (a split)."""
+    return row["n_submissions"] > 1 or bool((row.get("info") or {}).get("attempts"))
+
+
 def render_report(project: Project, rows: list[dict], now: float | None = None) -> str:
     """The whole HTML page for ``rows`` (jobs-database rows, oldest first)."""
     from expyre import __version__
@@ -193,7 +233,23 @@ def render_report(project: Project, rows: list[dict], now: float | None = None) 
             f'<div class="failure" data-job-id="{esc(r["id"])}"><b>{esc(r["id"])}</b> '
             f"({esc(r['name'])}, {esc(r['status'])}, {esc(r['system'] or '-')})<br>"
             f'<span class="reason">{esc(reasons[r["id"]] or "no reason recorded")}</span>'
+            + (attempts_table(r, now) if _tried_again(r) else "")
             + (f"<pre>{esc(tail)}</pre>" if tail else '<p class="note">no stderr</p>')
+            + "</div>"
+        )
+    parts.append("</div>")
+
+    # every job that ran more than once, also those that succeeded in the end: what each
+    # submission asked for, how it ended, and what a failure policy (or a user) did next
+    retried = [r for r in rows if _tried_again(r)]
+    parts.append(f'<h2>Jobs run more than once ({len(retried)})</h2><div id="attempts">')
+    if not retried:
+        parts.append('<p class="note">none</p>')
+    for r in retried[-FAILURES_MAX:]:
+        parts.append(
+            f'<div class="attempts-of" data-job-id="{esc(r["id"])}"><b>{esc(r["id"])}</b> '
+            f"({esc(r['name'])}, now {esc(r['status'])}, {r['n_submissions']} submission(s))"
+            + attempts_table(r, now)
             + "</div>"
         )
     parts.append("</div>")
@@ -214,7 +270,7 @@ def render_report(project: Project, rows: list[dict], now: float | None = None) 
         parts.append(f'<p class="note">the {len(table_rows)} most recent of {len(rows)}</p>')
     columns = [("id", "id"), ("name", "name"), ("status", "status"), ("system", "system"),
                ("remote_id", "remote id"), ("created", "created"), ("queued", "queued"),
-               ("ran", "ran"), ("reason", "reason")]  # fmt: skip
+               ("ran", "ran"), ("tries", "tries"), ("reason", "reason")]  # fmt: skip
     parts.append('<table id="jobs-table"><thead><tr>')
     parts += [f'<th data-key="{key}">{label}</th>' for key, label in columns]
     parts.append("</tr></thead><tbody>")
@@ -230,6 +286,7 @@ def render_report(project: Project, rows: list[dict], now: float | None = None) 
             + _cell(when(r["created_at"]), r["created_at"])
             + _cell(duration(wait), -1 if wait is None else round(wait, 3))
             + _cell(duration(ran), -1 if ran is None else round(ran, 3))
+            + _cell(str(r["n_submissions"]), r["n_submissions"])
             + _cell(reasons.get(r["id"], ""), css_class="reason")
             + "</tr>"
         )
@@ -249,7 +306,7 @@ def render_report(project: Project, rows: list[dict], now: float | None = None) 
 )
 @click.pass_obj
 def report_command(project: Project, output: Path, **filters) -> None:
-    """Write one self-contained HTML page: counts, failures with log tails, timeline, jobs.
+    """Write one self-contained HTML page: counts, failures, attempts, timeline, jobs.
 
     The page opens without network access; click a column header to sort the table.
     """
