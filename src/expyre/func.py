@@ -337,13 +337,29 @@ class ExPyRe:
         system_name, header_extra, exact_fit, partial_node
             As for :meth:`start`.
         """
+        if self.prepare_rerun(reason, resources):
+            self.start(resources, system_name, header_extra, exact_fit, partial_node)
+        return self
+
+    def prepare_rerun(self, reason: str, resources: Resources | dict | None = None) -> bool:
+        """Record why a finished (failed or died) job runs again, and send it back to created.
+
+        The first half of :meth:`resubmit`, for a caller that submits the job itself (packed
+        with others, :func:`expyre.packing.start_packed`). The attempt is recorded as by
+        :meth:`resubmit`; a dict ``resources`` is kept in ``info["resources"]``.
+
+        Returns
+        -------
+        bool
+            False if another driver resubmitted the job meanwhile (it is live: leave it).
+        """
         stored = resources if isinstance(resources, dict) else None
         self.record_attempt(reason, {"resources": stored} if stored is not None else None)
         self.refresh()
         if self.status in LIVE_STATES:
-            return self  # another driver resubmitted it already
+            return False  # another driver resubmitted it already
         self._reset(reason)
-        return self.start(resources, system_name, header_extra, exact_fit, partial_node)
+        return True
 
     def _reset(self, reason: str) -> None:
         """Back to ``created`` for another run: the last failure no longer describes the job

@@ -22,7 +22,7 @@ from typing import Any
 
 import cloudpickle
 
-from expyre import runner
+from expyre import allocation, runner
 from expyre.errors import RemoteJobError
 from expyre.failure import Diagnosis, categorise
 
@@ -231,9 +231,17 @@ def copy_output_files(stage_dir: Path, patterns: Iterable[str], out_dir: str | N
 
 
 def forget_outputs(stage_dir: Path) -> None:
-    """Delete what a previous run left (before running the job again)."""
+    """Delete what a previous run left (before running the job again).
+
+    Also the claim and done marker a packed allocation left (:mod:`expyre.allocation`):
+    a chunk still claimed would never be run by a new allocation, and an old done marker
+    would make its old result look new. Only for a run that is over (a job in a final
+    state): a live allocation's claim is what keeps a chunk from running twice.
+    """
     for name in (runner.RESULT_FILE, runner.STARTED_FILE, runner.STDOUT_FILE, runner.STDERR_FILE):
         (stage_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(stage_dir / allocation.CLAIM_DIR, ignore_errors=True)
+    (stage_dir / allocation.DONE_FILE).unlink(missing_ok=True)
 
 
 def inputs_to_remove(

@@ -144,3 +144,94 @@ def test_split_policy_runs_a_chunk_as_two_halves_in_order(local_queue, tmp_path,
     assert {n: r["n_submissions"] for n, r in _rows(local_queue).items()} == {
         "whole_chunk_0": 1, "whole_chunk_0_a": 1, "whole_chunk_0_b": 1,
     }  # fmt: skip
+
+
+def _die_first_time_on_items(atoms, marker_dir, items):
+    """SIGKILL the job the first time one of ``items`` is seen (the chunk dies with it)."""
+    import os
+    import signal
+    from pathlib import Path
+
+    marker = Path(marker_dir) / f"seen_{atoms.info['id']}"
+    if atoms.info["id"] in items and not marker.exists():
+        marker.write_text("x")
+        os.kill(os.getpid(), signal.SIGKILL)
+    atoms.info["survived"] = True
+    return atoms
+
+
+def test_resubmitted_chunks_of_a_packed_run_are_packed_again_with_the_raised_request(
+    local_queue, tmp_path, capsys
+):
+    """Chunks a policy sends back go into new allocations (not queue jobs of their own),
+    asking for the raised request; a split's halves likewise. (A chunk SIGKILLed inside an
+    allocation that goes on leaves no queue record of its own: it is ``node_failure``.)"""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    info = _info(
+        "packed", max_allocations=2, num_inputs_per_queued_job=1,
+        failure_policies={"node_failure": "more_time"},
+    )  # fmt: skip
+    out = wfl_map(
+        ConfigSet(_configs(3)), OutputSpec(), _die_first_time_on_items, args=(str(markers), [0]),
+        autopara_info={"remote_info": info},
+    )  # fmt: skip
+    assert [at.info["id"] for at in out] == [0, 1, 2] and all(at.info["survived"] for at in out)
+    err = capsys.readouterr().err
+    assert "node_failure; resubmitting with max_time 00:10:00 -> 00:20:00" in err
+    rows = {name: {**r, "info": json.loads(r["info"])} for name, r in _rows(local_queue).items()}
+    again = rows["packed_chunk_0"]
+    assert again["n_submissions"] == 2 and again["status"] == "processed"
+    (attempt,) = again["info"]["attempts"]
+    # packed both times, into different packs; the second allocation asks for 20 minutes
+    assert attempt["remote_id"].startswith("pack:") and again["remote_id"].startswith("pack:")
+    assert attempt["request"]["max_time_s"] == 600
+    assert again["info"]["request"]["max_time_s"] == 1200
+    pack = again["info"]["pack"]
+    assert pack != rows["packed_chunk_1"]["info"]["pack"]
+    script = (local_queue / "packs" / pack / "_expyre_job.sh").read_text()
+    assert "--deadline-in 1200" in script
+    assert all(rows[f"packed_chunk_{n}"]["n_submissions"] == 1 for n in (1, 2))
+
+    # split: the two halves of a chunk go into one new pack together
+    split_info = {**info, "job_name": "halves", "num_inputs_per_queued_job": 4,
+                  "failure_policies": {"node_failure": "split"}}  # fmt: skip
+    out = wfl_map(
+        ConfigSet(_configs(4)), OutputSpec(), _die_first_time_on_items,
+        args=(str(markers), [3]), autopara_info={"remote_info": split_info},
+    )  # fmt: skip
+    assert [at.info["id"] for at in out] == [0, 1, 2, 3]
+    rows = {name: {**r, "info": json.loads(r["info"])} for name, r in _rows(local_queue).items()}
+    halves = [rows["halves_chunk_0_a"], rows["halves_chunk_0_b"]]
+    assert all(h["remote_id"].startswith("pack:") and h["status"] == "processed" for h in halves)
+    assert halves[0]["info"]["pack"] == halves[1]["info"]["pack"]
+    assert halves[0]["info"]["pack"] != rows["halves_chunk_0"]["info"]["pack"]
+
+
+def _always_die(atoms):
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_max_attempts_bounds_the_resubmissions_and_the_remedy_says_how_to_go_on(
+    local_queue, capsys
+):
+    info = _info("doomed", max_attempts=2)
+    for bound in (2, 3):  # the remedy works: a rerun with a higher bound tries once more
+        with pytest.raises(QueuedJobsFailed) as caught:
+            wfl_map(
+                ConfigSet(_configs(1)), OutputSpec(), _always_die,
+                autopara_info={"remote_info": {**info, "max_attempts": bound}},
+            )  # fmt: skip
+        (row,) = _rows(local_queue).values()
+        assert row["n_submissions"] == bound
+        text = str(caught.value)
+        assert f"not retried: submitted {bound} time(s) already (max_attempts={bound})" in text
+        assert text.count("earlier attempt: job doomed_chunk_0") == bound - 1
+        assert f"raise RemoteInfo max_attempts (now {bound}) and rerun" in text
+        assert f"`xpr reset_status -i {row['id']}` and rerun" in text
+        err = capsys.readouterr().err
+        assert err.count("unknown; resubmitting unchanged") == 1
+        assert f"(submission {bound} of at most {bound})" in err

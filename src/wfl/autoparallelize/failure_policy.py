@@ -66,28 +66,46 @@ MAX_SUBMISSIONS_PER_JOB = 3
 
 #: the remedy that fits each category, for reports of failures that remain
 _REMEDIES = {
-    "timeout": "give more time: raise resources max_time (or failure_policies "
-    "{'timeout': 'more_time'} with a partition that allows more), or fewer items per job "
-    "(num_inputs_per_queued_job)",
-    "out_of_memory": "give more memory: raise resources max_mem_tot/max_mem_per_core, or "
-    "fewer items per job (num_inputs_per_queued_job, failure_policies {'out_of_memory': "
-    "'split'})",
-    "node_failure": "rerun the script: the job died with its machine and is resubmitted",
-    "cancelled": "it was cancelled on purpose; rerun with failure_policies {'cancelled': "
-    "'resubmit'} (or resubmit_killed_jobs=True) to run it again",
+    "timeout": "give it more time: failure_policies {'timeout': 'more_time'} and rerun (the "
+    "job resumes from its raised request), or raise max_time in RemoteInfo resources and "
+    "`xpr reset_status -i ID`, then rerun; or fewer items per job (num_inputs_per_queued_job)",
+    "out_of_memory": "give it more memory: failure_policies {'out_of_memory': 'more_memory'} "
+    "(or 'split') and rerun, or raise max_mem_tot/max_mem_per_core in RemoteInfo resources and "
+    "`xpr reset_status -i ID`, then rerun; or fewer items per job (num_inputs_per_queued_job)",
+    "node_failure": "it died with its machine: failure_policies {'node_failure': 'resubmit'} "
+    "and rerun, or `xpr reset_status -i ID` and rerun",
+    "cancelled": "it was cancelled on purpose; to run it again rerun with failure_policies "
+    "{'cancelled': 'resubmit'} (or resubmit_killed_jobs=True), or `xpr reset_status -i ID` "
+    "and rerun",
     "exception": "fix the code or the input item named in the traceback, then `xpr "
-    "reset_status` the job (or `xpr rm` it) and rerun",
+    "reset_status -i ID` (or `xpr rm -i ID`) and rerun",
     "bad_environment": "fix the job's environment (the system's python_cmd and commands in "
     "config.json, the job's pre_cmds) so that its python imports expyre and your modules, "
-    "then `xpr reset_status` the job and rerun",
-    "unknown": "read the job's stderr; if the job was killed from outside, rerun (it is "
-    "resubmitted), else `xpr reset_status` it and rerun",
+    "then `xpr reset_status -i ID` and rerun",
+    "unknown": "read the job's stderr (`xpr logs ID --stderr`); if it was killed from "
+    "outside, failure_policies {'unknown': 'resubmit'} and rerun, or `xpr reset_status -i ID` "
+    "and rerun",
+}
+
+#: when one item alone is too much, the remedy is its request, not another split
+_ONE_ITEM_REMEDIES = {
+    "timeout": "one item alone needs more time: failure_policies {'timeout': 'more_time'}, or "
+    "raise max_time in RemoteInfo resources and `xpr reset_status -i ID`, then rerun",
+    "out_of_memory": "one item alone needs more memory: failure_policies {'out_of_memory': "
+    "'more_memory'}, or raise max_mem_tot in RemoteInfo resources and `xpr reset_status -i "
+    "ID`, then rerun",
 }
 
 
-def remedy(category: str | None) -> str:
-    """The remedy that fits a failure category, one sentence for the failure report."""
-    return _REMEDIES.get(category or "unknown", _REMEDIES["unknown"])
+def remedy(category: str | None, job_id: str = "ID") -> str:
+    """The remedy that fits a failure category, one sentence for the failure report.
+
+    Each remedy works on a rerun of the script: a job that failed stays failed (a rerun
+    reports it again, never resubmits it by surprise) until a policy that covers its category
+    is set, or it is reset with ``xpr reset_status``. ``job_id`` fills in the commands.
+    """
+    text = _REMEDIES.get(category or "unknown", _REMEDIES["unknown"])
+    return text.replace(" ID", f" {job_id}")
 
 
 def check_failure_policies(value: Any) -> dict[str, str]:
@@ -148,11 +166,15 @@ class Decision:
         The request for the resubmission (``Resources`` keyword arguments).
     message : str
         For a resubmission: the line printed on stderr; for ``fail``: why no policy applies.
+    remedy : str
+        For ``fail``: what the user can do, when the category's own remedy
+        (:func:`remedy`) does not fit why the policy stopped ("" otherwise).
     """
 
     action: str
     resources: dict | None
     message: str
+    remedy: str = ""
 
 
 def check_max_attempts(value: Any) -> int:
@@ -218,6 +240,10 @@ def decide(
             None,
             f"submitted {submissions} time(s) already (max_attempts={max_attempts}), "
             f"so failure policy {action!r} is not applied again",
+            f"it failed every time: read its stderr (`xpr logs ID --stderr`) and the "
+            f"earlier attempts (`xpr show ID`); to try more, raise RemoteInfo max_attempts "
+            f"(now {max_attempts}) and rerun, or `xpr reset_status -i ID` and rerun to run "
+            "it once more",
         )
     submission = f"(submission {submissions + 1} of at most {max_attempts})"
     if action == "resubmit":
@@ -228,7 +254,12 @@ def decide(
         )
     if action == "split":
         if num_items < 2:
-            return Decision("fail", None, f"{category}: one item cannot be split further")
+            return Decision(
+                "fail",
+                None,
+                f"{category}: one item cannot be split further",
+                _ONE_ITEM_REMEDIES.get(category, ""),
+            )
         return Decision(
             "split",
             dict(resources),
@@ -285,6 +316,8 @@ class _Limit:
     show: Callable[[int], str]
     #: why there is nothing to raise
     nothing: str
+    #: what the user can do when it cannot be raised
+    remedy: str
 
 
 def _grow(
@@ -294,7 +327,7 @@ def _grow(
     before = _select(resources, partitions, exact_fit, partial_node)
     old = limit.current(resources, partitions, before)
     if old is None:
-        return Decision("fail", None, limit.nothing)
+        return Decision("fail", None, limit.nothing, limit.remedy)
     wanted = int(old * limit.factor)
     nodes = before.num_nodes if before is not None else 1
     # the request itself, else the largest partition cap that still raises it
@@ -320,6 +353,7 @@ def _grow(
         None,
         f"{limit.name} {limit.show(old)} is already {limit.superlative} any partition allowed "
         "for this request has",
+        limit.remedy,
     )
 
 
@@ -376,6 +410,9 @@ _TIME = _Limit(
     written=_with_time,
     show=_format_time,
     nothing="the job has no max_time, so there is no time limit to raise",
+    remedy="no partition allows more time: fewer items per job (num_inputs_per_queued_job, or "
+    "failure_policies {'timeout': 'split'}), or declare a partition with a longer max_time "
+    "in config.json; then `xpr reset_status -i ID` and rerun",
 )
 _MEMORY = _Limit(
     action="more_memory",
@@ -389,4 +426,8 @@ _MEMORY = _Limit(
     show=_mb,
     nothing="the job asked for no memory and its partitions declare no max_mem, so there is "
     "no request to raise",
+    remedy="no partition allows more memory: fewer items per job (num_inputs_per_queued_job, "
+    "or failure_policies {'out_of_memory': 'split'}), or declare max_mem for the system's "
+    "partitions in config.json and ask for memory (resources max_mem_tot); then `xpr "
+    "reset_status -i ID` and rerun",
 )

@@ -9,6 +9,7 @@ job keys and finds the jobs already submitted or finished.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -42,13 +43,18 @@ class JobFailure:
     why_not_retried: str = ""
     inputs: Sequence[str] = ()
     attempts: Sequence[str] = ()
+    #: what fits why the policy stopped, when the category's own remedy does not
+    remedy: str = ""
 
     def describe(self) -> str:
         lines = [f"--- job {self.job_name} (id {self.job_id}, dir {self.stage_dir})"]
         lines += [f"earlier attempt: {reason}" for reason in self.attempts]
         if self.category:
             lines.append(f"category: {self.category}; not retried: {self.why_not_retried}")
-            lines.append(f"remedy: {remedy(self.category)}")
+            fits = self.remedy.replace(" ID", f" {self.job_id}") or remedy(
+                self.category, self.job_id
+            )
+            lines.append(f"remedy: {fits}")
         if self.inputs:
             shown = ", ".join(self.inputs[:10]) + (" ..." if len(self.inputs) > 10 else "")
             lines.append(f"input items: {shown}")
@@ -214,29 +220,47 @@ def job_arguments(
 
 def start_jobs(jobs: list[Any], remote_info: RemoteInfo, force_rerun: bool = False) -> None:
     """Submit jobs: each a queue job of its own, or packed (``max_allocations``, ``job_array``)."""
-    if remote_info.max_allocations is None and not remote_info.job_array:
+    if not packed(remote_info):
         for job in jobs:
             start_job(job, remote_info, force_rerun=force_rerun)
         return
     from expyre.packing import start_packed
 
-    start_packed(
-        jobs,
-        remote_info.resources,
-        remote_info.max_allocations or max(1, len(jobs)),
-        system_name=remote_info.sys_name,
-        header_extra=remote_info.header_extra,
-        exact_fit=remote_info.exact_fit,
-        partial_node=remote_info.partial_node,
-        force_rerun=force_rerun,
-        job_array=remote_info.job_array,
-    )
+    # an allocation asks for what one chunk needs: chunks whose request a failure policy
+    # raised (more time or memory) are packed apart, into allocations asking for that
+    groups: dict[str, tuple[Any, list[Any]]] = {}
+    for job in jobs:
+        request = _job_request(job, remote_info)
+        as_dict = request if isinstance(request, dict) else _resources_dict(request)
+        key = json.dumps(as_dict, sort_keys=True, default=str)
+        groups.setdefault(key, (request, []))[1].append(job)
+    for request, group in groups.values():
+        start_packed(
+            group,
+            request,
+            remote_info.max_allocations or max(1, len(group)),
+            system_name=remote_info.sys_name,
+            header_extra=remote_info.header_extra,
+            exact_fit=remote_info.exact_fit,
+            partial_node=remote_info.partial_node,
+            force_rerun=force_rerun,
+            job_array=remote_info.job_array,
+        )
+
+
+def packed(remote_info: RemoteInfo) -> bool:
+    """True when chunks are packed into allocations (``max_allocations`` or ``job_array``)."""
+    return remote_info.max_allocations is not None or remote_info.job_array
+
+
+def _job_request(job: Any, remote_info: RemoteInfo) -> Any:
+    # a failure policy may have raised the request: a rerun keeps the raised one
+    return job.row["info"].get("resources") or remote_info.resources
 
 
 def start_job(job: Any, remote_info: RemoteInfo, force_rerun: bool = False) -> None:
     job.start(
-        # a failure policy may have raised the request: a rerun keeps the raised one
-        resources=job.row["info"].get("resources") or remote_info.resources,
+        resources=_job_request(job, remote_info),
         system_name=remote_info.sys_name,
         header_extra=remote_info.header_extra,
         exact_fit=remote_info.exact_fit,
@@ -267,7 +291,7 @@ def start_new_and_failed_jobs(jobs: Sequence[Any], remote_info: RemoteInfo) -> N
     start_jobs([job for job in jobs if id(job) not in failed_ids], remote_info)
 
 
-#: splits a failed chunk job into smaller started jobs (None: this job cannot be split)
+#: splits a failed chunk job into smaller jobs, not started (None: it cannot be split)
 SplitJob = Callable[[Any], "list[Any] | None"]
 
 
@@ -299,14 +323,27 @@ def gather(
     failed_index: set[int] = set()
     pending = list(jobs)
     idle_rounds = 0  # rounds in a row whose allocations all ended without running a chunk
+    # chunks of a packed run that a failure policy sends back: packed again, all those of
+    # one poll together (a node failure ends many at once), at the next poll or round end
+    to_pack: list[Any] = []
+
+    def start_to_pack() -> None:
+        start_jobs(list(to_pack), remote_info)
+        to_pack.clear()
+
     with JobProgress(description, len(jobs)) as progress:
+
+        def on_progress(counts: dict[str, int], elapsed: float) -> None:
+            start_to_pack()
+            progress.update(counts, elapsed)
+
         while pending:
             again, unclaimed, n_returned = [], [], 0
             for job in wait_for_jobs(
                 pending,
                 timeout=remote_info.timeout,
                 check_interval=remote_info.check_interval,
-                on_progress=progress.update,
+                on_progress=on_progress,
             ):
                 i, order = place[job.id]
                 n_returned += 1
@@ -316,7 +353,7 @@ def gather(
                 try:
                     value = job.get_results(timeout=0)[0]
                 except RemoteJobError as error:
-                    new_jobs, why = _apply_policy(job, error, remote_info, split_job)
+                    new_jobs, why, fits = _apply_policy(job, error, remote_info, split_job)
                     if new_jobs is None:
                         inputs = job_inputs(job) if job_inputs is not None else ()
                         attempts = [
@@ -325,7 +362,7 @@ def gather(
                         failures.append(
                             JobFailure(
                                 job.name, job.id, str(job.stage_dir), error,
-                                error.failure_category, why, list(inputs), attempts,
+                                error.failure_category, why, list(inputs), attempts, fits,
                             )
                         )  # fmt: skip
                         failed_index.add(i)
@@ -334,6 +371,10 @@ def gather(
                         if new_job is not job:
                             place[new_job.id] = (i, (*order, n))
                             known[new_job.id] = new_job
+                    if packed(remote_info):
+                        to_pack.extend(new_jobs)
+                    else:
+                        start_jobs(new_jobs, remote_info)
                     again.extend(new_jobs)
                     continue
                 if order == () and job is jobs[i]:
@@ -347,7 +388,8 @@ def gather(
                 failures += [_never_ran(job, idle_rounds) for job in unclaimed]
                 failed_index.update(place[job.id][0] for job in unclaimed)
                 unclaimed = []
-            start_jobs(unclaimed, remote_info)
+            to_pack.extend(unclaimed)
+            start_to_pack()
             pending = again + unclaimed
     for i, parts in pieces.items():
         values[i] = [v for _, part in sorted(parts, key=lambda p: p[0]) for v in part]
@@ -390,8 +432,10 @@ def _never_ran(job: Any, rounds: int) -> JobFailure:
 
 def _apply_policy(
     job: Any, error: BaseException, remote_info: RemoteInfo, split_job: SplitJob | None
-) -> tuple[list[Any] | None, str]:
-    """Act on a failed job's policy: the jobs to wait for instead, or (None, why not)."""
+) -> tuple[list[Any] | None, str, str]:
+    """Act on a failed job's policy: the jobs to start and wait for instead (the job sent
+    back to ``created``, or the new halves of a split), or (None, why not, remedy that fits
+    why not -- "" for the category's own)."""
     from expyre.system import get_system
 
     category = getattr(error, "failure_category", None) or "unknown"
@@ -418,24 +462,17 @@ def _apply_policy(
         max_attempts=remote_info.max_attempts,
     )
     if decision.action == "fail":
-        return None, decision.message
+        return None, decision.message, decision.remedy
     if decision.action == "split":
         new_jobs = split_job(job) if split_job is not None else None
         if not new_jobs:
-            return None, f"{category}: this job cannot be split"
+            return None, f"{category}: this job cannot be split", ""
         print(f"expyre: {decision.message}", file=sys.stderr, flush=True)
         job.record_attempt(decision.message)
-        return new_jobs, ""
+        return new_jobs, "", ""
     print(f"expyre: {decision.message}", file=sys.stderr, flush=True)
-    job.resubmit(
-        reason=decision.message,
-        resources=decision.resources,
-        system_name=remote_info.sys_name,
-        header_extra=remote_info.header_extra,
-        exact_fit=remote_info.exact_fit,
-        partial_node=remote_info.partial_node,
-    )
-    return [job], ""
+    job.prepare_rerun(decision.message, decision.resources)
+    return [job], "", ""
 
 
 def _resources_dict(resources: Any) -> dict:
@@ -530,9 +567,7 @@ def run_queued(
             chunk_job(f"{job.name}_{part}", a, b)
             for part, (a, b) in (("a", (start, middle)), ("b", (middle, stop)))
         ]
-        for half in halves:
-            start_job(half, remote_info)
-        return halves
+        return halves  # started by gather: packed with others in a packed run
 
     def job_inputs(job: Any) -> list[str]:
         start, stop = span.get(job.id, (0, 0))
