@@ -49,3 +49,15 @@ def allocate_then_mark(atoms, megabytes):
     block = bytearray(megabytes * 1024 * 1024)
     atoms.info["allocated_MB"] = len(block) // (1024 * 1024)
     return atoms
+
+
+def mark_then_sleep(atoms, marker_dir, seconds):
+    """A wfl operation that sleeps ``seconds`` the first time any item runs (so the job can be
+    caught running), and returns at once for every item after that."""
+    marker = os.path.join(marker_dir, "first_run")
+    if not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write(str(atoms.info.get("id")))
+        time.sleep(seconds)
+    atoms.info["ran_on"] = os.environ.get("SLURM_JOB_ID") or os.environ.get("JOB_ID")
+    return atoms

@@ -4,7 +4,8 @@
   the time, then completes (Slurm, whose shortest limit is one minute; Grid Engine ``h_rt``;
   the local queue).
 - A job cancelled behind expyre's back (``scancel``, ``qdel``) is ``cancelled`` and, by
-  default, reported rather than resubmitted.
+  default, reported rather than resubmitted; with the policy ``split`` (Slurm) its chunk runs
+  again as two queue jobs of half the items each.
 - Memory: Grid Engine enforces ``h_vmem`` here (an address-space limit: Python raises
   MemoryError), so a chunk over its request is ``out_of_memory`` and resubmitted with twice
   the memory. This machine's Slurm cannot enforce memory: it runs without cgroups
@@ -23,7 +24,7 @@ import time
 
 import pytest
 from ase.build import bulk
-from remote_jobs import allocate_then_mark, sleep_then_mark
+from remote_jobs import allocate_then_mark, mark_then_sleep, sleep_then_mark
 
 from expyre.func import jobs_db
 from expyre.system import get_system
@@ -139,3 +140,53 @@ def test_cancelled_job_is_categorised_and_not_resubmitted(
     (row,) = jobs_db().select()
     assert row["failure_category"] == "cancelled" and row["n_submissions"] == 1
     assert "resubmitting" not in capsys.readouterr().err
+
+
+def _cancel_first_started(sys_name, cancelled, ready, timeout=300):
+    """scancel/qdel (behind expyre's back) the first job seen running, once ``ready`` exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not cancelled:
+        for row in jobs_db().select(statuses=["started"]) if ready.exists() else []:
+            get_system(sys_name).cancel([row["remote_id"]])
+            cancelled.append(row["id"])
+            break
+        time.sleep(0.5)
+
+
+def test_split_policy_on_slurm_runs_the_chunk_as_two_queue_jobs(
+    remote_project, sys_name, sys_config, selected_systems, tmp_path, capsys
+):
+    """``split`` live on Slurm. The chunk is ended by ``scancel`` rather than by its time
+    limit: Slurm's shortest limit is a minute, and the time-limit path is covered above."""
+    _skip_unless_here(sys_config, selected_systems, {"slurm"})
+    configs = [bulk("Cu", cubic=True) for _ in range(2)]
+    for i, at in enumerate(configs):
+        at.info["id"] = i
+    info = _info(
+        sys_name, "halved", {"num_cores": 1, "max_time": "10m"}, num_inputs_per_queued_job=2,
+        failure_policies={"cancelled": "split"},
+    )  # fmt: skip
+    cancelled = []
+    # cancelled once its first item runs (the marker written): the halves then run at once
+    canceller = threading.Thread(
+        target=_cancel_first_started, args=(sys_name, cancelled, tmp_path / "first_run")
+    )
+    canceller.start()
+    out = wfl_map(
+        ConfigSet(configs), OutputSpec(), mark_then_sleep, args=(str(tmp_path), 600),
+        autopara_info={"remote_info": info},
+    )  # fmt: skip
+    canceller.join(timeout=60)
+    assert len(cancelled) == 1
+    assert [at.info["id"] for at in out] == [0, 1]
+    err = capsys.readouterr().err
+    assert "cancelled; splitting its 2 items into two jobs of 1 and 1" in err
+    rows = {r["name"]: r for r in jobs_db().select()}
+    assert sorted(rows) == ["halved_chunk_0", "halved_chunk_0_a", "halved_chunk_0_b"]
+    whole, halves = rows["halved_chunk_0"], [rows["halved_chunk_0_a"], rows["halved_chunk_0_b"]]
+    assert whole["failure_category"] == "cancelled" and whole["status"] == "died"
+    # each half was a Slurm job of its own, and each item ran in its half's job
+    assert all(h["status"] == "processed" and h["n_submissions"] == 1 for h in halves)
+    assert [at.info["ran_on"] for at in out] == [h["remote_id"] for h in halves]
+    (decision,) = whole["info"]["attempts"]
+    assert decision["failure_category"] == "cancelled" and "splitting" in decision["reason"]
