@@ -12,9 +12,10 @@ request, system, queue id, times, outcome and the decision taken -- in ``info["a
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from expyre.resources import Selection
+if TYPE_CHECKING:
+    from expyre.resources import Selection
 
 __all__ = ["attempt_record", "describe_request", "request_summary", "submissions"]
 

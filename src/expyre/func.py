@@ -341,20 +341,25 @@ class ExPyRe:
             self.start(resources, system_name, header_extra, exact_fit, partial_node)
         return self
 
-    def prepare_rerun(self, reason: str, resources: Resources | dict | None = None) -> bool:
+    def prepare_rerun(
+        self, reason: str, resources: Resources | dict | None = None, info: dict | None = None
+    ) -> bool:
         """Record why a finished (failed or died) job runs again, and send it back to created.
 
         The first half of :meth:`resubmit`, for a caller that submits the job itself (packed
         with others, :func:`expyre.packing.start_packed`). The attempt is recorded as by
-        :meth:`resubmit`; a dict ``resources`` is kept in ``info["resources"]``.
+        :meth:`resubmit`; a dict ``resources`` is kept in ``info["resources"]``, and other
+        ``info`` keys (JSON-able) are merged in the same transaction.
 
         Returns
         -------
         bool
             False if another driver resubmitted the job meanwhile (it is live: leave it).
         """
-        stored = resources if isinstance(resources, dict) else None
-        self.record_attempt(reason, {"resources": stored} if stored is not None else None)
+        extra = dict(info or {})
+        if isinstance(resources, dict):
+            extra["resources"] = resources
+        self.record_attempt(reason, extra or None)
         self.refresh()
         if self.status in LIVE_STATES:
             return False  # another driver resubmitted it already

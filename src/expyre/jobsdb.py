@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expyre.attempts import attempt_record
 from expyre.dbpaths import PATH_COLUMNS, PATH_INFO_KEYS, to_absolute, to_stored
 from expyre.dbschema import SCHEMA_VERSION, NewerSchemaError, create_or_migrate
 
@@ -484,6 +485,7 @@ class JobsDB:
                 started_at=None,
                 ended_at=None,
                 reason=reason,
+                info=_keep_attempt(current, reason),
             )
 
     def delete(self, job_id: str) -> None:
@@ -615,3 +617,18 @@ def _retry_locked(action: Any) -> Any:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def _keep_attempt(row: dict, reason: str) -> dict:
+    """``info`` keeping the submission a reset ends, if it is not recorded yet.
+
+    A failure policy records the attempt itself (with its decision) before resetting; a
+    user's ``xpr reset_status`` or a forced rerun does not, and without this the submission
+    would be lost from ``xpr show`` and the report.
+    """
+    attempts = list(row["info"].get("attempts", []))
+    if not row["n_submissions"] or (
+        attempts and attempts[-1].get("after_submission") == row["n_submissions"]
+    ):
+        return {}
+    return {"attempts": [*attempts, attempt_record(row, reason)]}

@@ -180,3 +180,15 @@ def test_show_lists_every_submission(resubmitted_page):
     assert "local: 1 node, 1 core, 00:20:00  (current)" in section
     assert "then: died; resubmitting with max_time 00:10:00 -> 00:20:00" in section
     assert section.count("-> died") == 2
+
+
+def test_a_reset_by_the_user_keeps_the_submission_it_ends(resubmitted_page):
+    _, jobs = resubmitted_page
+    lucky = jobs["lucky"].id
+    result = CliRunner().invoke(cli, ["reset_status", "-i", lucky, "-y"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = CliRunner().invoke(cli, ["show", lucky], catch_exceptions=False).output
+    section = out.split("state history:")[0]
+    assert "#1  local " in section and "#2  local " in section
+    assert "-> succeeded" in section and "then: reset by the user" in section
+    assert "(current)" not in section  # created again: no submission is current

@@ -235,3 +235,28 @@ def test_max_attempts_bounds_the_resubmissions_and_the_remedy_says_how_to_go_on(
         err = capsys.readouterr().err
         assert err.count("unknown; resubmitting unchanged") == 1
         assert f"(submission {bound} of at most {bound})" in err
+
+
+def test_a_request_the_user_changed_wins_over_a_policys_earlier_raise(local_queue, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    info = _info("grown", failure_policies={"unknown": "more_time"})
+    args = (str(markers), [0])
+    wfl_map(
+        ConfigSet(_configs(1)), OutputSpec(), _die_first_time_on_items, args=args,
+        autopara_info={"remote_info": info},
+    )  # fmt: skip
+    (row,) = _rows(local_queue).values()
+    assert json.loads(row["info"])["request"]["max_time_s"] == 1200  # 10 min raised to 20
+    from expyre.func import jobs_db
+
+    # the same request (written differently) keeps the raise; a changed one replaces it
+    for max_time, expected in ((600, 1200), ("1h", 3600)):
+        jobs_db().reset(row["id"], reason="run again")  # as `xpr reset_status` does
+        again = {**info, "resources": {"num_cores": 1, "max_time": max_time}}
+        wfl_map(
+            ConfigSet(_configs(1)), OutputSpec(), _die_first_time_on_items, args=args,
+            autopara_info={"remote_info": again},
+        )  # fmt: skip
+        (row,) = _rows(local_queue).values()
+        assert json.loads(row["info"])["request"]["max_time_s"] == expected

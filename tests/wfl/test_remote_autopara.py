@@ -251,7 +251,7 @@ def test_attempts_are_bounded_and_listed_in_the_report(local_queue):
     text = str(caught.value)
     assert text.count("earlier attempt: ") == 2
     assert "unknown; resubmitting unchanged (submission 3 of at most 3)" in text
-    assert "not retried: submitted 3 times already (at most 3)" in text
+    assert "not retried: submitted 3 time(s) already (max_attempts=3)" in text
     (row,) = jobs_rows(local_queue)
     assert row["n_submissions"] == 3 and row["failure_category"] == "unknown"
 

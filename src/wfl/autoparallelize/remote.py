@@ -254,8 +254,20 @@ def packed(remote_info: RemoteInfo) -> bool:
 
 
 def _job_request(job: Any, remote_info: RemoteInfo) -> Any:
-    # a failure policy may have raised the request: a rerun keeps the raised one
-    return job.row["info"].get("resources") or remote_info.resources
+    """The request a job runs with: a failure policy's raise of the user's request (a rerun
+    goes on from it), unless the user has changed the request since -- theirs then wins."""
+    info = job.row["info"]
+    raised = info.get("resources")
+    if raised and info.get("resources_raised_from") == _normalised(remote_info.resources):
+        return raised
+    return remote_info.resources
+
+
+def _normalised(resources: Any) -> dict:
+    """A request as comparable keyword arguments ("10m" and 600 are the same time)."""
+    from expyre.resources import Resources
+
+    return _resources_dict(Resources.coerce(resources))
 
 
 def start_job(job: Any, remote_info: RemoteInfo, force_rerun: bool = False) -> None:
@@ -441,7 +453,7 @@ def _apply_policy(
     category = getattr(error, "failure_category", None) or "unknown"
     row = job.refresh().row
     # a job already resubmitted with more time or memory grows from there, also after a rerun
-    resources = row["info"].get("resources") or remote_info.resources
+    resources = _job_request(job, remote_info)
     if not isinstance(resources, dict):
         resources = _resources_dict(resources)
     try:
@@ -471,7 +483,11 @@ def _apply_policy(
         job.record_attempt(decision.message)
         return new_jobs, "", ""
     print(f"expyre: {decision.message}", file=sys.stderr, flush=True)
-    job.prepare_rerun(decision.message, decision.resources)
+    job.prepare_rerun(
+        decision.message,
+        decision.resources,
+        info={"resources_raised_from": _normalised(remote_info.resources)},
+    )
     return [job], "", ""
 
 
