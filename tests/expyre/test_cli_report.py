@@ -181,9 +181,7 @@ def test_show_lists_every_submission(resubmitted_page):
     assert "then: died; resubmitting with max_time 00:10:00 -> 00:20:00" in section
     assert section.count("-> died") == 2
 
-
-def test_a_reset_by_the_user_keeps_the_submission_it_ends(resubmitted_page):
-    _, jobs = resubmitted_page
+    # a reset by the user keeps the submission it ends
     lucky = jobs["lucky"].id
     result = CliRunner().invoke(cli, ["reset_status", "-i", lucky, "-y"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
