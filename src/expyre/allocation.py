@@ -10,13 +10,23 @@ as when it is a queue job of its own), with its stdout/stderr in its own files; 
 allocation writes ``<job dir>/_expyre_done`` so a driver on this machine can collect the chunk
 while the allocation goes on.
 
+With ``--in-process`` (chosen by the driver when the chunks' job scripts add nothing to the
+allocation's own: no pre/post-run commands, the same environment variables, which the
+allocation script then exports) the allocation imports the first chunk's code once and runs
+each claimed chunk in a *forked child* instead of a fresh Python: the child sets the chunk's
+``EXPYRE_JOB_ID``, sends its stdout/stderr to the chunk's own files and calls
+:func:`expyre.runner.run` (same outcome files, same code check, per chunk). A chunk that
+crashes or exits takes only its child down; the allocation records its exit status (128 +
+signal number for a signal, as bash would) and claims the next chunk.
+
 Before claiming another chunk the allocation checks its remaining time (``--deadline``, a
 Unix time, from the queue's time limit) against the longest chunk it has run so far: it stops
 rather than start a chunk it cannot finish, and the driver puts unclaimed chunks into a new
 allocation. A chunk claimed by an allocation that was then killed keeps its claim and has no
 result: the driver declares it ``died`` once every allocation of its pack has left the queue.
 
-Like :mod:`expyre.runner` this module imports nothing from expyre (a job only needs Python).
+Like :mod:`expyre.runner` this module imports nothing from expyre but the runner (a job only
+needs Python).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -54,12 +65,15 @@ def claim(job_dir: Path, allocation: str) -> bool:
     return True
 
 
-def run_chunk(job_dir: Path) -> int:
-    """Run a claimed chunk's job script; returns its exit code."""
-    with open(job_dir / STDOUT_FILE, "ab") as out, open(job_dir / STDERR_FILE, "ab") as err:
-        code = subprocess.call(
-            ["bash", str(job_dir / SCRIPT_FILE)], cwd=job_dir, stdout=out, stderr=err
-        )
+def run_chunk(job_dir: Path, in_process: bool = False) -> int:
+    """Run a claimed chunk (its job script, or a forked child); mark it done; its exit code."""
+    if in_process:
+        code = _run_forked(job_dir)
+    else:
+        with open(job_dir / STDOUT_FILE, "ab") as out, open(job_dir / STDERR_FILE, "ab") as err:
+            code = subprocess.call(
+                ["bash", str(job_dir / SCRIPT_FILE)], cwd=job_dir, stdout=out, stderr=err
+            )
     tmp = job_dir / f".{DONE_FILE}.{os.getpid()}.tmp"
     tmp.write_text(f"{code}\n")
     os.replace(tmp, job_dir / DONE_FILE)
@@ -70,7 +84,62 @@ def run_chunk(job_dir: Path) -> int:
     return code
 
 
-def run_pack(pack_dir: str | os.PathLike, deadline: float | None = None) -> int:
+def preload(job_dir: Path) -> None:
+    """Import what a chunk's call needs, once, in the allocation (its forked children share it).
+
+    Unpickling the call imports the modules of its function and arguments. Any failure is
+    left for the chunk's own run to report (in its result file), so it is ignored here.
+    """
+    from expyre import runner
+
+    try:
+        import expyre.fingerprint  # noqa: F401 - the per-chunk code check needs it
+
+        runner._extend_sys_path(runner._read_meta(job_dir))
+        pickle.loads((job_dir / runner.CALL_FILE).read_bytes())
+    except BaseException as exc:  # noqa: BLE001 - the chunk reports it when it runs
+        print(f"allocation: preloading {job_dir} failed ({exc!r})", file=sys.stderr, flush=True)
+
+
+def _run_forked(job_dir: Path) -> int:
+    """Run a chunk's call in a forked child of this allocation; its exit code.
+
+    The child is what a chunk job script would have been: its own ``EXPYRE_JOB_ID``, its
+    stdout/stderr in its job dir, :func:`expyre.runner.run`. Whatever the child does (raise,
+    exit, crash), only the child ends.
+    """
+    from expyre import runner
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the chunk
+        code = runner.EXIT_RUNNER_ERROR
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            os.dup2(os.open(job_dir / STDOUT_FILE, flags, 0o644), 1)
+            os.dup2(os.open(job_dir / STDERR_FILE, flags, 0o644), 2)
+            job_id = runner._read_meta(job_dir).get("job_id")
+            if job_id:
+                os.environ["EXPYRE_JOB_ID"] = str(job_id)
+            code = runner.run(job_dir)
+        except BaseException:  # noqa: BLE001 - reported in the chunk's stderr
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code  # a signal: 128 + its number, as bash reports
+
+
+def run_pack(
+    pack_dir: str | os.PathLike, deadline: float | None = None, in_process: bool = False
+) -> int:
     """Claim and run the pack's chunks until none is left (or time runs short).
 
     Parameters
@@ -79,6 +148,9 @@ def run_pack(pack_dir: str | os.PathLike, deadline: float | None = None) -> int:
         Directory with the ``tasks`` file.
     deadline : float, optional
         Unix time (s) at which the queue ends this allocation; None for no limit.
+    in_process : bool
+        Run each chunk in a forked child of this process (imports paid once) instead of
+        through its job script.
 
     Returns
     -------
@@ -98,8 +170,10 @@ def run_pack(pack_dir: str | os.PathLike, deadline: float | None = None) -> int:
             break
         if not claim(job_dir, allocation):
             continue
+        if in_process and not ran:
+            preload(job_dir)
         t0 = time.monotonic()
-        code = run_chunk(job_dir)
+        code = run_chunk(job_dir, in_process)
         longest = max(longest, time.monotonic() - t0)
         ran += 1
         print(f"allocation {allocation}: ran {job_dir} (exit {code})", flush=True)
@@ -108,15 +182,19 @@ def run_pack(pack_dir: str | os.PathLike, deadline: float | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m expyre.allocation PACK_DIR [--deadline-in SECONDS]``."""
-    argv = sys.argv[1:] if argv is None else argv
+    """Entry point of ``python -m expyre.allocation PACK_DIR [--deadline-in S] [--in-process]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    in_process = "--in-process" in argv
+    if in_process:
+        argv.remove("--in-process")
     if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--deadline-in"):
         print(
-            "usage: python -m expyre.allocation PACK_DIR [--deadline-in SECONDS]", file=sys.stderr
+            "usage: python -m expyre.allocation PACK_DIR [--deadline-in SECONDS] [--in-process]",
+            file=sys.stderr,
         )
         return 2
     deadline = time.time() + float(argv[2]) if len(argv) == 3 else None
-    return run_pack(argv[0], deadline)
+    return run_pack(argv[0], deadline, in_process)
 
 
 if __name__ == "__main__":

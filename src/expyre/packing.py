@@ -221,6 +221,10 @@ def _submit_pack(
             system, resources, header_extra, exact_fit, partial_node
         )
         job_dirs.append(job_dir)
+    env_vars = _shared_env_vars(todo)
+    runner_args = _deadline_args(resources)
+    if env_vars is not None:
+        runner_args.append("--in-process")
     local_pack, pack_dir = _pack_dirs(system, todo[0]._config.root, pack_id)
     local_pack.mkdir(parents=True)
     (local_pack / allocation.TASKS_FILE).write_text("".join(f"{d}\n" for d in job_dirs))
@@ -233,8 +237,9 @@ def _submit_pack(
         exact_fit=exact_fit,
         partial_node=partial_node,
         header_extra=allocation_header,
+        env_vars=env_vars or (),
         runner_module="expyre.allocation",
-        runner_args=_deadline_args(resources),
+        runner_args=runner_args,
     )
     runner.write_atomic(local_pack / runner.SCRIPT_FILE, script.encode())
     system.stage_in(local_pack, pack_dir)
@@ -262,6 +267,22 @@ def _submit_pack(
     for job in submitted:
         job._row = job._db.update(job.id, remote_id=remote_id)
     return ids
+
+
+def _shared_env_vars(jobs: list[ExPyRe]) -> list[str] | None:
+    """The chunks' common ``env_vars`` if they can run in the allocation's own process.
+
+    A chunk runs in a forked child of the allocation (its imports paid once per allocation)
+    only when its job script would add nothing but the allocation can give it: no pre/post
+    run commands (shell that must run around each chunk) and the same environment variables
+    for every chunk (the allocation script exports them). Otherwise None: each chunk runs
+    its own job script in a fresh shell and Python.
+    """
+    infos = [job.row["info"] for job in jobs]
+    if any(i.get("pre_run_commands") or i.get("post_run_commands") for i in infos):
+        return None
+    env_vars = [list(i.get("env_vars", [])) for i in infos]
+    return env_vars[0] if all(e == env_vars[0] for e in env_vars) else None
 
 
 def _deadline_args(resources: Resources) -> list[str]:

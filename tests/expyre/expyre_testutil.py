@@ -136,3 +136,19 @@ def die_first_time(marker, value):
         Path(marker).write_text("killed once")
         os.kill(os.getpid(), signal.SIGKILL)
     return value
+
+
+def crash_or_square(x, log_dir):
+    """x*x, except for x < 0: the process kills itself (SIGKILL), as a segfault would end it.
+
+    Logs one line per run to ``log_dir/<x>.runs`` (see :func:`counted_square`) and prints
+    its job id and pid, so tests can see which process and environment ran it.
+    """
+    with open(Path(log_dir, f"{x}.runs"), "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    print(f"chunk {x} job {os.environ.get('EXPYRE_JOB_ID')} pid {os.getpid()}", flush=True)
+    if x < 0:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x * x

@@ -160,3 +160,67 @@ def test_plain_and_packed_jobs_share_one_status_query_per_poll(project, tmp_path
     )
     for job in plain + packed:
         job.cancel()
+
+
+def _pack_script(job):
+    pack = job.row["info"]["pack"]
+    return (Path(job._config.root) / "packs" / pack / "_expyre_job.sh").read_text()
+
+
+def test_chunks_run_in_forked_children_a_crash_loses_only_its_own_chunk(project, tmp_path):
+    from expyre_testutil import crash_or_square
+
+    values = [3, -1, 4]
+    jobs = [
+        ExPyRe(f"pk_fork_{x}", function=crash_or_square, args=[x, str(tmp_path)]) for x in values
+    ]
+    start_packed(jobs, ONE_CORE, max_allocations=1, partial_node=True)
+    assert "--in-process" in _pack_script(jobs[0])  # nothing around the chunks: forked
+    outcome = _wait_all(jobs)
+    assert [outcome[j.id].status for j in jobs] == ["succeeded", "died", "succeeded"]
+    assert [jobs[0].get_results(timeout=0)[0], jobs[2].get_results(timeout=0)[0]] == [9, 16]
+    assert run_counts(tmp_path, values) == dict.fromkeys(values, 1)
+    # each chunk's own stdout, its own job id, its own process (not the allocation's)
+    pids = set()
+    for job, x in zip(jobs, values, strict=True):
+        out = (Path(job.row["remote_dir"]) / allocation.STDOUT_FILE).read_text()
+        line = next(li for li in out.splitlines() if li.startswith(f"chunk {x} "))
+        assert f"job {job.id} " in line
+        pids.add(line.split()[-1])
+    assert len(pids) == 3
+    assert (Path(jobs[1].row["remote_dir"]) / allocation.DONE_FILE).read_text() == "137\n"
+
+
+def test_chunks_with_commands_around_them_run_their_own_job_scripts(project, tmp_path):
+    jobs = [
+        ExPyRe(
+            f"pk_cmd_{x}",
+            function=counted_square,
+            args=[x, str(tmp_path)],
+            pre_run_commands=[f"echo pre-{x} > pre.txt"],
+        )
+        for x in (5, 6)
+    ]
+    start_packed(jobs, ONE_CORE, max_allocations=1, partial_node=True)
+    assert "--in-process" not in _pack_script(jobs[0])
+    _wait_all(jobs)
+    assert [j.get_results(timeout=0)[0] for j in jobs] == [25, 36]
+    for job, x in zip(jobs, (5, 6), strict=True):
+        assert (Path(job.row["remote_dir"]) / "pre.txt").read_text() == f"pre-{x}\n"
+
+
+def test_a_forked_chunk_sees_its_env_vars_and_resources(project, tmp_path):
+    from expyre_testutil import report_env
+
+    names = ["GREETING", "EXPYRE_NUM_CORES", "EXPYRE_JOB_ID"]
+    jobs = [
+        ExPyRe(f"pk_env_{i}", function=report_env, args=[names], env_vars=["GREETING=hi there"])
+        for i in range(2)
+    ]
+    start_packed(jobs, ONE_CORE, max_allocations=1, partial_node=True)
+    assert "--in-process" in _pack_script(jobs[0])
+    _wait_all(jobs)
+    for job in jobs:
+        env, listing = job.get_results(timeout=0)[0]
+        assert env == {"GREETING": "hi there", "EXPYRE_NUM_CORES": "1", "EXPYRE_JOB_ID": job.id}
+        assert "_expyre_call.pkl" in listing  # it ran in its own job dir
