@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/throughput.py [--systems slurm,local] [--refvenv /work/refvenv]
                                          [--workloads relax,trivial] [--no-ref] [--no-pack]
+                                         [--methods raw,ours,ours+pack,ours+array,ref]
 
 Workloads (bench/_throughput_workload.py; whole-node jobs, so on a one-node cluster the jobs of
 an unpacked run go one after the other):
@@ -220,10 +221,16 @@ def main() -> None:
     parser.add_argument("--refvenv", default="/work/refvenv", help="venv of the reference")
     parser.add_argument("--no-ref", action="store_true", help="skip the reference rows")
     parser.add_argument("--no-pack", action="store_true", help="skip the packed rows")
+    parser.add_argument(
+        "--methods",
+        default="raw,ours,ours+pack,ours+array,ref",
+        help="rows to run, of raw, ours, ours+pack, ours+array, ref",
+    )
     args = parser.parse_args()
     systems = [s for s in args.systems.split(",") if s]
     workloads = [w for w in args.workloads.split(",") if w]
     pollings = [p for p in args.pollings.split(",") if p]
+    wanted = set(args.methods.split(","))
     refvenv = Path(args.refvenv).resolve()
     ref_python = refvenv / "bin" / "python"
     REF_MARK[0] = str(refvenv)
@@ -236,6 +243,7 @@ def main() -> None:
     def log(msg: str) -> None:
         print(f"[throughput] {msg}", file=sys.stderr, flush=True)
 
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tp_bench") as tmp:
         work = Path(tmp)
         n = 0
@@ -259,10 +267,11 @@ def main() -> None:
                 notes.append(f"skipped slurm: {reason}")
                 continue
             for workload in workloads:
-                log(f"{sys_name} {workload} raw ...")
-                wall, digest = run_raw(sys_name, workload, fresh("raw").parent / "raw")
-                digests.setdefault(workload, digest)
-                rows.append((sys_name, workload, "-", "raw", wall))
+                if "raw" in wanted:
+                    log(f"{sys_name} {workload} raw ...")
+                    wall, digest = run_raw(sys_name, workload, fresh("raw").parent / "raw")
+                    digests.setdefault(workload, digest)
+                    rows.append((sys_name, workload, "-", "raw", wall))
                 for polling in pollings:
                     methods = [("ours", sys.executable, [])]
                     if not args.no_pack:
@@ -271,6 +280,7 @@ def main() -> None:
                             methods.append(("ours+array", sys.executable, ["array"]))
                     if not args.no_ref and sys_name == "slurm":
                         methods.append(("ref", str(ref_python), []))
+                    methods = [m for m in methods if m[0] in wanted]
                     for method, python, extra in methods:
                         log(f"{sys_name} {workload} check_interval={polling} {method} ...")
                         argv = [workload, sys_name, polling, *extra]
@@ -285,7 +295,7 @@ def main() -> None:
                         else:
                             config = our_config(work, cores)
                             wall, digest = run_script(python, argv, fresh(method), config)
-                        if digest != digests[workload]:
+                        if digest != digests.setdefault(workload, digest):
                             raise RuntimeError(
                                 f"{method} {workload} on {sys_name}: digest {digest}, "
                                 f"expected {digests[workload]}: results differ"
@@ -293,6 +303,7 @@ def main() -> None:
                         rows.append((sys_name, workload, polling, method, wall))
                         log(f"  -> {wall:.2f} s")
 
+    load_end = os.getloadavg()
     ref_wall = {(s, w, p): wall for s, w, p, m, wall in rows if m == "ref"}
     print(
         f"throughput: 16 EMT relaxations 2/job and 32 trivial items 1/job, whole-node jobs; "
@@ -305,6 +316,12 @@ def main() -> None:
         vs_ref = f"{ref / wall:>8.2f}x" if ref and method != "ref" else f"{'':>9}"
         vs_serial = f"{wall / serial_wall:>10.2f}x" if workload == "relax" else f"{'':>11}"
         print(f"{sys_name:<7}{workload:<9}{polling:<9}{method:<11}{wall:>8.2f}{vs_ref}{vs_serial}")
+    print(
+        "load average (1, 5, 15 min) at start "
+        + ", ".join(f"{x:.1f}" for x in load_start)
+        + "; at end "
+        + ", ".join(f"{x:.1f}" for x in load_end)
+    )
     for note in notes:
         print(note)
 
