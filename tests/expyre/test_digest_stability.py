@@ -69,3 +69,23 @@ ALL = "f27da2d7e3dbe18c2def27000bfc39e24b6ef8089aae79e6ada9a7136df25df1"
 def test_digests_are_those_of_earlier_versions():
     assert [argument_digest(v) for v in _values()] == EXPECTED
     assert argument_digest(_values()) == ALL
+
+
+def test_atoms_as_copy_digests_as_the_copy_it_stands_for():
+    """The rerun's key is computed without copying its inputs: the bytes must be the copy's."""
+    from ase.calculators.emt import EMT
+
+    from expyre.digest import AtomsAsCopy
+
+    at = _values()[23]
+    at.calc = EMT()  # a copy drops the calculator; the view must too
+    at.info["loc"] = "old"  # replaced by the extra info, as the copy's assignment would
+    copies = []
+    for loc in ("/0", "/1"):
+        c = at.copy()
+        c.info["loc"] = loc
+        copies.append(c)
+    views = [AtomsAsCopy(at, {"loc": loc}) for loc in ("/0", "/1")]
+    assert argument_digest(views) == argument_digest(copies)
+    assert argument_digest(views[0]) != argument_digest(views[1])
+    assert at.info["loc"] == "old" and at.calc is not None  # the caller's object untouched

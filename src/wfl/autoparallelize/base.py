@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from expyre.digest import AtomsAsCopy
 from wfl.autoparallelize import plan
 from wfl.autoparallelize.autoparainfo import AutoparaInfo
 from wfl.autoparallelize.completion import incomplete_marker, operation_key, outputs_done
@@ -132,33 +133,36 @@ def _run(
         )
     rng = _pop_rng(op, kwargs)
 
-    locs: list[str] = []
-    items = []
-    for loc, atoms in inputs.iter_located():
-        item = atoms.copy()  # ops may change items in place; the caller's stay untouched
-        item.info[LOC_KEY] = loc
-        locs.append(loc)
-        items.append(item)
+    # the key is computed from the caller's configs as their located copies would be
+    # digested (expyre.digest.AtomsAsCopy), so a finished operation is found again without
+    # copying its inputs; copies are made only when there is work to do
+    located = list(inputs.iter_located())
+    locs = [loc for loc, _ in located]
 
     # chosen before the skip check, so a WFL_EXPYRE_INFO key of a finished step counts as used
     remote_info = _choose_remote_info(info)
-    if remote_info is not None:
-        check_queued_call(op, args, kwargs, remote_info, info.iterable_arg, info.initializer)
     key_kwargs = dict(kwargs) if rng is None else {**kwargs, "rng": rng}
     try:
         key = operation_key(
-            op, args, key_kwargs, items, info.initializer, info.hash_ignore, info.iterable_arg
+            op,
+            args,
+            key_kwargs,
+            [AtomsAsCopy(atoms, {LOC_KEY: loc}) for loc, atoms in located],
+            info.initializer,
+            info.hash_ignore,
+            info.iterable_arg,
         )
     except Exception:
-        # arguments that cannot be digested for the completion record: name them
+        # arguments that cannot be digested: a queued call names them as it would anyway
+        # (what cannot be sent to a job), otherwise they are named for the completion record
+        if remote_info is not None:
+            check_queued_call(op, args, kwargs, remote_info, info.iterable_arg, info.initializer)
         named = named_arguments(op, args, kwargs, info.iterable_arg)
         problems = pickling_problems(named, op.__qualname__, "digested for skip-if-done")
         if problems:
             raise PreflightError(op.__qualname__, problems) from None
         raise
-    if plan.active():  # $WFL_PLAN: record what would run, run nothing
-        return plan.plan_call(op, inputs, outputs, key, items, rng, args, kwargs, info, remote_info)
-    if outputs_done(outputs, key):
+    if not plan.active() and outputs_done(outputs, key):
         # a user rerunning a script should see why a step took no time (stderr, one line)
         print(
             f"wfl: {op.__qualname__}: outputs {', '.join(map(str, outputs.files or []))} "
@@ -167,6 +171,17 @@ def _run(
             file=sys.stderr,
         )
         return outputs.to_ConfigSet()
+    # a finished operation needs neither its system nor its arguments checked again
+    if remote_info is not None:
+        check_queued_call(op, args, kwargs, remote_info, info.iterable_arg, info.initializer)
+    items = []
+    for loc, atoms in located:
+        item = atoms.copy()  # ops may change items in place; the caller's stay untouched
+        item.info[LOC_KEY] = loc
+        items.append(item)
+    del located
+    if plan.active():  # $WFL_PLAN: record what would run, run nothing
+        return plan.plan_call(op, inputs, outputs, key, items, rng, args, kwargs, info, remote_info)
 
     # everything that would fail after the work (or the queue wait) fails before it
     outputs.written_by(key)
