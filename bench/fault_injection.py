@@ -1,7 +1,7 @@
 """Benchmark: SIGKILL the driver at random moments of a queued run, rerun, count.
 
     .venv/bin/python bench/fault_injection.py [--trials 50] [--items 4] [--systems local,slurm]
-                                              [--seed S] [--workdir DIR]
+                                              [--seed S] [--workdir DIR] [--packing K|array]
 
 Each trial runs the same small workflow (``wfl.map`` over ITEMS structures, one queued job
 per item) in a fresh project, SIGKILLs the driver at a moment drawn uniformly from the
@@ -11,7 +11,10 @@ executions are counted where they happen, not in the jobs database. Per system t
 shows: trials, how many kills landed before the driver finished, reruns that produced the
 right output, duplicates (executions beyond the first, summed over items) and losses
 (items never executed, or missing or wrong in the output). Target: 0 duplicates, 0 losses,
-every rerun correct. Slurm needs the CI daemon (``bash ci/start-slurm.sh``); a system whose
+every rerun correct. ``--packing K`` packs the jobs into at most K allocations
+(``max_allocations``), ``--packing array`` into one job array: the kill then also lands
+while chunks are being packed, claimed or run by allocations that outlive the driver.
+Slurm needs the CI daemon (``bash ci/start-slurm.sh``); a system whose
 daemon is not running is skipped with a note.
 """
 
@@ -51,6 +54,11 @@ DRIVER = textwrap.dedent(
         "num_inputs_per_queued_job": 1, "check_interval": 0.2,
         "env_vars": ["WFL_NUM_PYTHON_SUBPROCESSES=0"],
     }
+    packing = sys.argv[3] if len(sys.argv) > 3 else "none"
+    if packing == "array":
+        remote_info["job_array"] = True
+    elif packing != "none":
+        remote_info["max_allocations"] = int(packing)
     wfl_map(ConfigSet(configs), OutputSpec("out.xyz"), counted_scale,
             args=(os.path.join(here, "runs"),), autopara_info={"remote_info": remote_info})
     print("DRIVER DONE")
@@ -111,9 +119,12 @@ def _project(base: Path, system: str) -> tuple[Path, dict]:
     return work, env
 
 
+PACKING = ["none"]  # --packing, set in main()
+
+
 def _start(work: Path, env: dict, system: str, items: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "driver.py", system, str(items)],
+        [sys.executable, "driver.py", system, str(items), PACKING[0]],
         cwd=work,
         env=env,
         stdout=subprocess.PIPE,
@@ -202,7 +213,11 @@ def main() -> int:
     parser.add_argument(
         "--workdir", default=None, help="where trial projects go (must be visible to the queue)"
     )
+    parser.add_argument(
+        "--packing", default="none", help="none, K (max_allocations=K) or array (job_array)"
+    )
     args = parser.parse_args()
+    PACKING[0] = args.packing
     seed = args.seed if args.seed is not None else random.randrange(2**31)
     rng = random.Random(seed)
     rows, notes = [], []
@@ -217,7 +232,7 @@ def main() -> int:
     if not any(base.iterdir()):
         base.rmdir()
     print(f"fault injection: driver SIGKILLed at a random moment, then rerun (seed {seed}, "
-          f"{args.items} items, one job per item)")  # fmt: skip
+          f"{args.items} items, one job per item, packing {args.packing})")  # fmt: skip
     header = ("system", "trials", "killed", "reruns correct", "duplicates", "losses", "clean run")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

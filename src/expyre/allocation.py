@@ -137,6 +137,42 @@ def _run_forked(job_dir: Path) -> int:
     return 128 - code if code < 0 else code  # a signal: 128 + its number, as bash reports
 
 
+#: environment variables naming the array task this process is (Slurm, SGE, PBS Pro)
+ARRAY_TASK_ENV = ("SLURM_ARRAY_TASK_ID", "SGE_TASK_ID", "PBS_ARRAY_INDEX")
+
+
+def array_task() -> str | None:
+    """This allocation's array task id, or None outside a job array.
+
+    SGE sets ``SGE_TASK_ID=undefined`` in jobs that are not arrays.
+    """
+    for name in ARRAY_TASK_ENV:
+        value = os.environ.get(name, "")
+        if value and value != "undefined":
+            return value
+    return None
+
+
+def task_log_names(task: str) -> tuple[str, str]:
+    """Names (in the pack dir) of the stdout and stderr files of array task ``task``."""
+    return f"_expyre_task_{task}.stdout", f"_expyre_task_{task}.stderr"
+
+
+def _own_task_logs(pack_dir: Path, task: str) -> None:
+    """Send this array task's output to files of its own in the pack dir.
+
+    The scheduler gives every task of an array the pack's one stdout/stderr file, so the
+    tasks' lines would interleave (or overwrite each other); each task reopens its standard
+    streams on its own files instead, whatever the scheduler.
+    """
+    out_name, err_name = task_log_names(task)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(os.open(pack_dir / out_name, flags, 0o644), 1)
+    os.dup2(os.open(pack_dir / err_name, flags, 0o644), 2)
+
+
 def run_pack(
     pack_dir: str | os.PathLike, deadline: float | None = None, in_process: bool = False
 ) -> int:
@@ -159,6 +195,10 @@ def run_pack(
     """
     pack_dir = Path(pack_dir)
     allocation = os.environ.get("SLURM_JOB_ID") or os.environ.get("JOB_ID") or str(os.getpid())
+    task = array_task()
+    if task is not None:
+        allocation = f"{os.environ.get('SLURM_ARRAY_JOB_ID') or allocation}[{task}]"
+        _own_task_logs(pack_dir, task)
     task_dirs = [Path(line) for line in (pack_dir / TASKS_FILE).read_text().splitlines() if line]
     longest = 0.0
     ran = 0

@@ -11,7 +11,7 @@ import pytest
 from remote_jobs import counted_square
 
 from expyre.func import ExPyRe
-from expyre.packing import allocation_ids, start_packed
+from expyre.packing import _pack_dirs, allocation_ids, start_packed
 from expyre.poll import wait_for_jobs
 from expyre.system import System, get_system
 
@@ -105,6 +105,17 @@ def test_job_array_one_submit_for_many_chunks_then_cancel_and_rerun(
     assert len(ids) == 1 and len(submits) == 1  # one submit command, six array tasks
     assert set(_wait(jobs).values()) == {"succeeded"}
     assert _runs(log_dir, values) == dict.fromkeys(values, 1)
+    # each task wrote its own log, naming the chunks it ran; together they name all six
+    system = get_system(sys_name)
+    _, pack_dir = _pack_dirs(system, jobs[0]._config.root, jobs[0].row["info"]["pack"])
+    listing = system.run(["ls", pack_dir], what="list the pack dir").stdout.split()
+    task_logs = sorted(name for name in listing if name.startswith("_expyre_task_"))
+    assert [n for n in task_logs if n.endswith(".stdout")], listing
+    ran = []
+    for name in task_logs:
+        text = system.run(["cat", f"{pack_dir}/{name}"], what="read a task log").stdout
+        ran += [line.split(" ran ")[1].split()[0] for line in text.splitlines() if " ran " in line]
+    assert sorted(ran) == sorted(j.row["remote_dir"] for j in jobs)
 
     # an array cancelled while its first task runs a chunk: that chunk died, the rest
     # never ran (or finished first); the rerun loses nothing and runs nothing twice

@@ -163,16 +163,22 @@ def run_chunk(
     ``unhashed`` carries the initializer and the ``hash_ignore`` keyword arguments, kept out
     of the job key (the job is created with ``hash_ignore=["unhashed"]``).
     """
-    from wfl.autoparallelize.pool import run_items
+    from wfl.autoparallelize.pool import resolve_num_subprocesses, run_items
 
     unhashed = dict(unhashed or {})
     initializer = unhashed.pop("__initializer__", None)
+    # WFL_NUM_PYTHON_SUBPROCESSES, set from the job's cores; but the job is a process of its
+    # own already: a pool with one worker (one core, or one python-subprocess chunk of items)
+    # would only add a process start, so that case runs here
+    per_call = max(1, int(num_inputs_per_python_subprocess))
+    n_calls = -(-len(items) // per_call)
+    serial = min(resolve_num_subprocesses(None), n_calls) <= 1
     return run_items(
         op,
         items,
         tuple(op_args),
         {**op_kwargs, **unhashed},
-        num_python_subprocesses=None,  # WFL_NUM_PYTHON_SUBPROCESSES, set from the job's cores
+        num_python_subprocesses=0 if serial else None,
         num_inputs_per_python_subprocess=num_inputs_per_python_subprocess,
         initializer=initializer,
         item_rngs=item_rngs,
