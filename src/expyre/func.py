@@ -18,6 +18,7 @@ per :func:`expyre.stale.stale_jobs_report` block, e.g. per wfl operation).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import posixpath
 import shutil
@@ -40,6 +41,9 @@ from expyre.failure import diagnosis_from_info, failure_info
 from expyre.jobscript import build_job_script, job_selection
 from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition, jobs_db, make_job_id
 from expyre.keys import job_key
+from expyre.lifecycle import Decision, JobState
+from expyre.packing import cancel_packed
+from expyre.poll import refresh_jobs, wait_for_jobs
 from expyre.preflight import check_system
 from expyre.resources import Resources
 from expyre.stale import StaleReport, active_report
@@ -55,6 +59,11 @@ __all__ = [
     "RemoteJobError",
     "jobs_db",
 ]
+
+# the submit command certainly queued nothing: back to created, so a rerun submits again
+_NOT_QUEUED = Decision(
+    JobState.CREATED, expect=frozenset({JobState.SUBMITTED}), reason="submission not queued"
+)
 
 # A submission recorded without a scheduler id is only presumed lost (and redone) once it
 # is this old, seconds: younger, another driver may still be running the submit command.
@@ -215,6 +224,11 @@ class ExPyRe:
         """A copy of the job's database row."""
         return dict(self._row)
 
+    @property
+    def config(self) -> ProjectConfig:
+        """The project (jobs database, systems) this job belongs to."""
+        return self._config
+
     def refresh(self) -> ExPyRe:
         """Re-read this job's row from the database."""
         row = self._db.get(self.id)
@@ -225,6 +239,99 @@ class ExPyRe:
 
     def __repr__(self) -> str:
         return f"<ExPyRe {self.id} {self.status}>"
+
+    # ------------------------------------------------------------------ the one state gate
+
+    def apply(self, decision: Decision) -> bool:
+        """Write a decision about this job: its new state and columns, in one transaction.
+
+        The move is checked against :data:`expyre.lifecycle.ALLOWED_TRANSITIONS` and
+        ``decision.expect``; a job that ends here gets its failure category (from its stage
+        dir now) and, if no poll saw it running, the start time its runner wrote.
+
+        Parameters
+        ----------
+        decision : Decision
+            From :func:`expyre.lifecycle.decide`, or an explicit move.
+
+        Returns
+        -------
+        bool
+            False when another driver (or ``xpr``) moved the job first: its word stands, and
+            this object shows the state it set.
+        """
+        if decision.need is not None:
+            raise ValueError(f"job {self.id}: undecided, needs {decision.need.value} first")
+        fields = dict(decision.fields)
+        if decision.to is None:
+            if fields:
+                self._row = self._db.update(self.id, **fields)
+            return True
+        reason = decision.reason
+        if decision.to != JobState.CREATED and not self._row.get("started_at"):
+            # a job that ran between two polls was never seen "started": its runner's own
+            # start marker still gives the time it started, for queue-wait and run-time figures
+            started = _runner_started_at(self.stage_dir)
+            if started is not None:
+                fields.setdefault("started_at", started)
+        if decision.to in (JobState.FAILED, JobState.DIED):
+            # decided once, when the job ends, from what is in its stage dir now: stored, so
+            # reports, `xpr ls` and the failure policies all see the same category
+            queue_state = fields.get("queue_state", self._row["queue_state"])
+            diagnosis = stagedir.diagnose(self.stage_dir, queue_state)
+            fields["failure_category"] = diagnosis.category
+            fields["info"] = {**fields.get("info", {}), "failure": failure_info(diagnosis)}
+            reason = reason or f"{diagnosis.category}: {diagnosis.reason}"
+        try:
+            self._row = self._db.transition(
+                self.id,
+                decision.to,
+                expect=decision.expect,
+                reason=reason,
+                move=decision.move,
+                **fields,
+            )
+        except IllegalTransition:
+            self.refresh()
+            return False
+        return True
+
+    def set_remote_id(self, remote_id: str, info: dict | None = None) -> None:
+        """Record the scheduler's id of the submitted job (or ``pack:`` ids of its allocations),
+        and merge ``info`` (JSON-able) in the same transaction."""
+        self._row = self._db.update(
+            self.id, remote_id=remote_id, **({"info": info} if info else {})
+        )
+
+    def begin_submission(self, system: System, job_dir: str, resubmit: bool = False) -> bool:
+        """Record "being submitted" before the submit command runs (exactly once).
+
+        Parameters
+        ----------
+        system : System
+            Where it is submitted.
+        job_dir : str
+            The directory it runs in there.
+        resubmit : bool
+            Also from ``submitted`` without a scheduler id (a driver died mid-submit).
+
+        Returns
+        -------
+        bool
+            False when another driver submitted it first (this object shows its state).
+        """
+        row = self._db.begin_submission(
+            self.id, allow_resubmit=resubmit, system=system.name, remote_dir=job_dir
+        )
+        if row is None:
+            self.refresh()
+            return False
+        self._row = row
+        return True
+
+    def forget(self) -> None:
+        """Delete the job's row from the jobs database (its directories must be gone)."""
+        self._db.delete(self.id)
 
     # ------------------------------------------------------------------ staging
 
@@ -288,7 +395,7 @@ class ExPyRe:
         if force_rerun and self.status != "created":
             if self.status in LIVE_STATES:
                 self.cancel()
-            self._reset("run again (force_rerun)")
+            self.reset_for_rerun("run again (force_rerun)")
         resubmit = False
         if self.status == "submitted" and not self.remote_id:
             if self._recover_lost_submission():
@@ -363,12 +470,18 @@ class ExPyRe:
         self.refresh()
         if self.status in LIVE_STATES:
             return False  # another driver resubmitted it already
-        self._reset(reason)
+        self.reset_for_rerun(reason)
         return True
 
-    def _reset(self, reason: str) -> None:
+    def reset_for_rerun(self, reason: str) -> None:
         """Back to ``created`` for another run: the last failure no longer describes the job
-        (its record stays in ``info["attempts"]`` and the state history)."""
+        (it stays in ``info["attempts"]`` and the state history).
+
+        Parameters
+        ----------
+        reason : str
+            Why, for the state history.
+        """
         self._row = self._db.reset(self.id, reason=reason)
         self._row = self._db.update(self.id, failure_category=None, info={"failure": None})
         stagedir.forget_outputs(self.stage_dir)
@@ -395,26 +508,21 @@ class ExPyRe:
     def _submit(
         self, system: System, resources: Resources, header_extra, exact_fit, partial_node, resubmit
     ) -> None:
-        job_dir, request = self._prepare_run_dir(
+        job_dir, request = self.prepare_run_dir(
             system, resources, header_extra, exact_fit, partial_node
         )
-        row = self._db.begin_submission(
-            self.id, allow_resubmit=resubmit, system=system.name, remote_dir=job_dir
-        )
-        if row is None:  # another driver submitted it between our refresh and now
-            self.refresh()
-            return
-        self._row = row
+        if not self.begin_submission(system, job_dir, resubmit=resubmit):
+            return  # another driver submitted it between our refresh and now
         try:
             remote_id = system.submit(posixpath.join(job_dir, runner.SCRIPT_FILE), job_dir)
         except SystemCommandError:
             remote_id = self._find_in_queue(system)
-            if remote_id is None:  # certainly not queued: back to created, so a rerun retries
-                self._row = self._db.transition(self.id, "created", expect=["submitted"])
+            if remote_id is None:
+                self.apply(_NOT_QUEUED)
                 raise
-        self._row = self._db.update(self.id, remote_id=remote_id, info={"request": request})
+        self.set_remote_id(remote_id, info={"request": request})
 
-    def _prepare_run_dir(
+    def prepare_run_dir(
         self, system: System, resources: Resources, header_extra, exact_fit, partial_node
     ) -> tuple[str, dict]:
         """Write the job script and stage the job's directory to where it runs.
@@ -475,7 +583,7 @@ class ExPyRe:
         while True:
             remote_id = self._find_in_queue(system)
             if remote_id is not None:
-                self._row = self._db.update(self.id, remote_id=remote_id)
+                self.set_remote_id(remote_id)
                 return True
             age = time.time() - (self._row["submitted_at"] or 0)
             if age >= _SUBMIT_IN_PROGRESS_S:
@@ -519,8 +627,6 @@ class ExPyRe:
         JobNotReady
             If the job is not finished within ``timeout``.
         """
-        from expyre.poll import wait_for_jobs  # poll imports this module
-
         if isinstance(timeout, int | float) and timeout < 0:
             timeout = None  # expyre-wfl 0.1.6's spelling of "no limit"
         elif isinstance(timeout, str):
@@ -579,8 +685,6 @@ class ExPyRe:
         system = get_system(self.system_name, self._config)
         remote_id = self.remote_id or self._find_in_queue(system)
         if remote_id is not None and remote_id.startswith("pack:"):
-            from expyre.packing import cancel_packed  # packing builds on this module
-
             cancel_packed(self, system)
         elif remote_id is not None:
             try:
@@ -590,19 +694,14 @@ class ExPyRe:
                 state = system.status([remote_id]).get(remote_id)
                 if state is not None and not state.is_finished:
                     raise
-        try:
-            diagnosis = stagedir.diagnose(self.stage_dir, "cancelled")
-            self._row = self._db.transition(
-                self.id,
-                "died",
-                expect=LIVE_STATES,
-                queue_state="cancelled",
-                failure_category=diagnosis.category,
-                info={"failure": failure_info(diagnosis)},
+        # False when it finished (or was handled by someone else) meanwhile: that stands
+        self.apply(
+            Decision(
+                JobState.DIED,
+                {"queue_state": "cancelled"},
                 reason="cancelled through expyre (ExPyRe.cancel / xpr cancel)",
             )
-        except IllegalTransition:
-            self.refresh()  # it finished (or was handled by someone else) meanwhile
+        )
 
     def _queue_state_if_queued(self):
         """The queue's state of a stale or died job it still lists as waiting or running.
@@ -713,8 +812,6 @@ class ExPyRe:
         verbose : bool
             Print each job whose state changed.
         """
-        from expyre.poll import refresh_jobs  # poll imports this module
-
         self.refresh()
         jobs: list[ExPyRe] = [self]
         if sync_all and self.system_name:
@@ -737,3 +834,11 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def _runner_started_at(stage_dir: Path) -> float | None:
+    """When the job's runner started (unix s), from the marker it writes first; None if none."""
+    try:
+        return float(json.loads((stage_dir / runner.STARTED_FILE).read_text())["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -5,12 +5,8 @@ current status and refuses a transition that is not in :data:`ALLOWED_TRANSITION
 drivers working on the same project (or a driver and ``xpr``) never lose an update, and a
 driver killed at any instant leaves a database the next run reads as is.
 
-States::
-
-    created -> submitted -> started -> succeeded -> processed -> cleaned
-                   |           |    -> failed
-                   +-----------+----> died      (left the queue without a result)
-    any live or finished state -> stale         (same call, edited code; never reused)
+The states and the one table of allowed moves are in :mod:`expyre.lifecycle`; every write
+here that changes a status goes through :func:`expyre.lifecycle.check_move`.
 
 Every status change also appends a row to ``state_history`` in the same transaction, so
 :meth:`JobsDB.history` tells how a job got where it is. The layout is versioned and older
@@ -36,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from expyre.attempts import attempt_record
 from expyre.dbpaths import PATH_COLUMNS, PATH_INFO_KEYS, to_absolute, to_stored
 from expyre.dbschema import SCHEMA_VERSION, NewerSchemaError, create_or_migrate
+from expyre.lifecycle import ALLOWED_TRANSITIONS, IllegalTransition, JobState, Move, check_move
 
 if TYPE_CHECKING:
     from expyre.config import ProjectConfig
@@ -44,46 +41,28 @@ __all__ = [
     "ALLOWED_TRANSITIONS",
     "FINAL_STATES",
     "LIVE_STATES",
+    "Move",
     "RESETTABLE_STATES",
     "STATES",
     "IllegalTransition",
+    "JobState",
     "JobsDB",
     "JobsDBError",
     "jobs_db",
     "make_job_id",
 ]
 
-STATES = (
-    "created",
-    "submitted",
-    "started",
-    "succeeded",
-    "failed",
-    "died",
-    "processed",
-    "stale",
-    "cleaned",
-)
+STATES = tuple(state.value for state in JobState)
 #: states in which the job is (or may be) waiting or running in a queue
-LIVE_STATES = frozenset({"submitted", "started"})
+LIVE_STATES = frozenset(state.value for state in JobState if state.is_live)
 #: states in which the job will not change by itself any more
-FINAL_STATES = frozenset({"succeeded", "failed", "died", "processed"})
-
-ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    "created": frozenset({"submitted", "cleaned", "stale"}),
-    # back to "created" only when the submit command certainly did not queue the job
-    "submitted": frozenset({"started", "succeeded", "failed", "died", "stale", "created"}),
-    "started": frozenset({"succeeded", "failed", "died", "stale"}),
-    "succeeded": frozenset({"processed", "cleaned", "stale"}),
-    # a failed/died job is "processed" once its failure was reported or tolerated
-    "failed": frozenset({"created", "processed", "cleaned", "stale"}),
-    "died": frozenset({"created", "processed", "cleaned", "stale"}),
-    "processed": frozenset({"cleaned", "stale"}),
-    "stale": frozenset({"cleaned"}),
-    "cleaned": frozenset(),
-}
+FINAL_STATES = frozenset(state.value for state in JobState if state.is_final)
 #: states ``xpr reset_status`` may send back to "created" (an explicit user decision)
-RESETTABLE_STATES = frozenset({"submitted", "started", "succeeded", "failed", "died", "processed"})
+RESETTABLE_STATES = frozenset(
+    state.value
+    for state, edges in ALLOWED_TRANSITIONS.items()
+    if Move.RERUN in edges.get(JobState.CREATED, Move(0))
+)
 
 _COLUMNS = [
     "id",
@@ -113,10 +92,6 @@ _UPDATABLE = frozenset(_COLUMNS) - {"id", "status", "created_at"}
 # for any real transaction of another driver, short enough that a lock nobody will ever
 # release (a dead process on a filesystem that keeps its locks) becomes a clear error.
 _LOCK_PATIENCE_S = float(os.environ.get("EXPYRE_DB_LOCK_PATIENCE", "600"))
-
-
-class IllegalTransition(RuntimeError):
-    """A state change that the state machine does not allow (or a job that does not exist)."""
 
 
 class JobsDBError(RuntimeError):
@@ -344,6 +319,7 @@ class JobsDB:
                         conn,
                         r,
                         status="stale",
+                        move=Move.CODE_CHANGED,
                         reason="same call made by other code (code fingerprint "
                         f"{r['code_fingerprint'][:12]} -> {row['code_fingerprint'][:12]})",
                         **pending,
@@ -380,6 +356,7 @@ class JobsDB:
         new_status: str,
         expect: Iterable[str] | None = None,
         reason: str | None = None,
+        move: Move | None = Move.LIFE,
         **fields: Any,
     ) -> dict:
         """Change a job's status (and other columns) in one transaction.
@@ -393,6 +370,10 @@ class JobsDB:
             Additionally require the current state to be one of these (compare-and-set).
         reason : str, optional
             Why, for the job's state history (default: the queue state, if given).
+        move : Move or None
+            The kind of change (default: the job's own life); the edge of
+            :data:`ALLOWED_TRANSITIONS` must allow it. None: any kind the edge allows (an
+            explicit choice of the target state by the user).
         **fields
             Other columns to set at the same time (``info`` is merged, not replaced).
 
@@ -404,7 +385,7 @@ class JobsDB:
         Raises
         ------
         IllegalTransition
-            If the job is missing, the transition is not allowed, or ``expect`` fails.
+            If the job is missing, the move is not allowed, or ``expect`` fails.
         """
         if new_status not in STATES:
             raise ValueError(f"unknown job status {new_status!r}; known are {STATES}")
@@ -412,14 +393,14 @@ class JobsDB:
             current = self._locked_get(conn, job_id)
             if expect is not None and current["status"] not in set(expect):
                 raise IllegalTransition(
-                    f"job {job_id} is {current['status']!r}, expected one of {sorted(expect)}"
+                    f"job {job_id} is {current['status']!r}, expected one of "
+                    f"{sorted(str(s) for s in expect)}"
                 )
-            if new_status not in ALLOWED_TRANSITIONS[current["status"]]:
-                raise IllegalTransition(
-                    f"job {job_id}: {current['status']!r} -> {new_status!r} is not allowed "
-                    f"(allowed: {sorted(ALLOWED_TRANSITIONS[current['status']]) or 'none'})"
-                )
-            return self._locked_update(conn, current, status=new_status, reason=reason, **fields)
+            # checked here too, so a "move" to the same state is refused as well
+            check_move(job_id, current["status"], new_status, move)
+            return self._locked_update(
+                conn, current, status=new_status, reason=reason, move=move, **fields
+            )
 
     def begin_submission(
         self, job_id: str, allow_resubmit: bool = False, **fields: Any
@@ -447,7 +428,7 @@ class JobsDB:
             return self._locked_update(
                 conn,
                 current,
-                status="submitted",
+                status=JobState.SUBMITTED,
                 remote_id=None,
                 queue_state=None,
                 left_queue_at=None,
@@ -467,7 +448,8 @@ class JobsDB:
             return self._locked_update(conn, self._locked_get(conn, job_id), **fields)
 
     def reset(self, job_id: str, reason: str = "reset by the user") -> dict:
-        """Send a job back to ``created`` (``xpr reset_status``); only from RESETTABLE_STATES."""
+        """Send a job back to ``created`` to run again (``xpr reset_status``, ``force_rerun``,
+        a failure policy's resubmission): a :attr:`Move.RERUN`, from RESETTABLE_STATES."""
         with self._transaction() as conn:
             current = self._locked_get(conn, job_id)
             if current["status"] not in RESETTABLE_STATES:
@@ -478,7 +460,8 @@ class JobsDB:
             return self._locked_update(
                 conn,
                 current,
-                status="created",
+                status=JobState.CREATED,
+                move=Move.RERUN,
                 remote_id=None,
                 queue_state=None,
                 left_queue_at=None,
@@ -529,8 +512,14 @@ class JobsDB:
         return self._decode(row)
 
     def _locked_update(
-        self, conn: sqlite3.Connection, current: dict, reason: str | None = None, **fields: Any
+        self,
+        conn: sqlite3.Connection,
+        current: dict,
+        reason: str | None = None,
+        move: Move | None = Move.LIFE,
+        **fields: Any,
     ) -> dict:
+        """Write ``fields`` of one row; the one place a status changes (checked here)."""
         unknown = set(fields) - _UPDATABLE - {"status"}
         if unknown:
             raise ValueError(f"unknown jobs columns {sorted(unknown)}")
@@ -538,8 +527,11 @@ class JobsDB:
             fields["info"] = {**current["info"], **fields["info"]}
         fields = self._encode(fields)
         now = fields["updated_at"] = time.time()
-        new_status = fields.get("status", current["status"])
+        new_status = str(fields.get("status", current["status"]))
+        if "status" in fields:
+            fields["status"] = new_status  # stored as the plain string
         if new_status != current["status"]:
+            check_move(current["id"], current["status"], new_status, move)
             if new_status == "started" and current.get("started_at") is None:
                 fields.setdefault("started_at", now)
             if new_status in FINAL_STATES and current["status"] not in FINAL_STATES:

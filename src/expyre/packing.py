@@ -30,20 +30,30 @@ chunk is run by at most one allocation whatever the interleaving: the claim deci
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import shutil
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from expyre import allocation, runner
-from expyre.func import ExPyRe
 from expyre.jobscript import build_job_script
+from expyre.lifecycle import Decision, JobState, Observation
+from expyre.observe import fetch_back, read_outcome, settle
 from expyre.resources import Resources
 from expyre.schedulers.base import QueueState
 from expyre.system import System, SystemCommandError, get_system
+
+if TYPE_CHECKING:
+    from expyre.func import ExPyRe
+
+# the submit command certainly queued nothing: back to created, so a rerun submits again
+_NOT_QUEUED = Decision(
+    JobState.CREATED, expect=frozenset({JobState.SUBMITTED}), reason="submission not queued"
+)
 
 __all__ = [
     "PACK_PREFIX",
@@ -136,7 +146,7 @@ def start_packed(
     jobs = list(jobs)
     if not jobs:
         return []
-    system = get_system(system_name, jobs[0]._config)
+    system = get_system(system_name, jobs[0].config)
     todo = []
     for job in jobs:
         job.refresh()
@@ -147,7 +157,7 @@ def start_packed(
         if force_rerun and job.status != "created":
             if job.status in ("submitted", "started"):
                 job.cancel()
-            job._row = job._db.reset(job.id)
+            job.reset_for_rerun("run again (force_rerun)")
             _forget_claim(job)
         if job.status == "submitted" and not job.remote_id and _recover_lost_pack(job, system):
             continue
@@ -175,9 +185,9 @@ def _recover_lost_pack(job: ExPyRe, system: System) -> bool:
         except (NotImplementedError, SystemCommandError):
             found = None
     if found:
-        job._row = job._db.update(job.id, remote_id=pack_remote_id([found]))
+        job.set_remote_id(pack_remote_id([found]))
         return True
-    job._row = job._db.transition(job.id, "created", expect=["submitted"])
+    job.apply(_NOT_QUEUED)
     return False
 
 
@@ -217,7 +227,7 @@ def _submit_pack(
     pack_id = f"xpk_{uuid.uuid4().hex[:12]}"  # its allocations' queue name, to find them again
     job_dirs, requests = [], {}
     for job in todo:
-        job_dir, requests[job.id] = job._prepare_run_dir(
+        job_dir, requests[job.id] = job.prepare_run_dir(
             system, resources, header_extra, exact_fit, partial_node
         )
         job_dirs.append(job_dir)
@@ -225,7 +235,7 @@ def _submit_pack(
     runner_args = _deadline_args(resources)
     if env_vars is not None:
         runner_args.append("--in-process")
-    local_pack, pack_dir = _pack_dirs(system, todo[0]._config.root, pack_id)
+    local_pack, pack_dir = _pack_dirs(system, todo[0].config.root, pack_id)
     local_pack.mkdir(parents=True)
     (local_pack / allocation.TASKS_FILE).write_text("".join(f"{d}\n" for d in job_dirs))
     script = build_job_script(
@@ -246,11 +256,9 @@ def _submit_pack(
 
     submitted = []
     for job, job_dir in zip(todo, job_dirs, strict=True):
-        row = job._db.begin_submission(job.id, system=system.name, remote_dir=job_dir)
-        if row is None:  # another driver took it meanwhile; its claim protects it anyway
-            job.refresh()
-            continue
-        job._row = job._db.update(job.id, info={"pack": pack_id, "request": requests[job.id]})
+        if not job.begin_submission(system, job_dir):
+            continue  # another driver took it meanwhile; its claim protects it anyway
+        job.update_info({"pack": pack_id, "request": requests[job.id]})
         submitted.append(job)
     if not submitted:
         return []
@@ -261,11 +269,11 @@ def _submit_pack(
     except SystemCommandError:
         if not ids:  # nothing queued: back to created, so a rerun retries
             for job in submitted:
-                job._row = job._db.transition(job.id, "created", expect=["submitted"])
+                job.apply(_NOT_QUEUED)
             raise
     remote_id = pack_remote_id(ids)
     for job in submitted:
-        job._row = job._db.update(job.id, remote_id=remote_id)
+        job.set_remote_id(remote_id)
     return ids
 
 
@@ -298,27 +306,39 @@ def refresh_packed(jobs: list[ExPyRe], system: System, states: dict[str, QueueSt
 
     ``states`` is the result of the one status query of this poll (allocation ids included).
     """
-    from expyre import poll  # poll imports this module; the shared helpers live there
-
     for job in jobs:
         ids = allocation_ids(job.remote_id)
         alive = [states[i] for i in ids if i in states and not states[i].is_finished]
         if alive:
             if _here(job, system, allocation.DONE_FILE):
-                poll._finished(job, system, None)
+                fetch_back(job, system)
+                outcome = read_outcome(job)
+                if outcome is not None:
+                    settle(job, system, Observation(outcome=outcome))
             elif job.status == "submitted" and _here(job, system, allocation.CLAIM_DIR):
                 # "started" only once claimed: an unclaimed chunk may still go back to created
-                poll._set(job, "started", queue_state=QueueState.RUNNING.value)
+                settle(job, system, Observation(queue=QueueState.RUNNING))
             continue
         ended = [states[i] for i in ids if i in states]
         killed = next((s for s in ended if s.was_killed), None)
-        if poll._finished(job, system, None):
-            continue
-        if (job.stage_dir / allocation.CLAIM_DIR).exists():
-            # claimed, no result, its allocations gone: killed mid-chunk
-            poll._left_without_result(job, system, killed, None)
-        else:
-            _unclaimed(job, system)
+        fetch_back(job, system)
+        # the allocations do not say which of them ran this chunk, so there is no accounting
+        # to ask: how they ended (killed or not) is all there is
+        seen = Observation(
+            outcome=read_outcome(job),
+            accounting_asked=True,
+            ended_as=killed,
+            claimed=(job.stage_dir / allocation.CLAIM_DIR).exists(),
+        )
+        settle(job, system, seen, look_again=_look_again)
+
+
+def _look_again(job: ExPyRe, system: System, seen: Observation) -> Observation:
+    """The last look at a chunk after the grace period: its result, and whether it was claimed
+    (a slow shared filesystem may show the claim late)."""
+    fetch_back(job, system)
+    claimed = (job.stage_dir / allocation.CLAIM_DIR).exists()
+    return dataclasses.replace(seen, outcome=read_outcome(job), looked_again=True, claimed=claimed)
 
 
 def _here(job: ExPyRe, system: System, name: str) -> bool:
@@ -345,25 +365,3 @@ def cancel_packed(job: ExPyRe, system: System) -> None:
     except SystemCommandError:
         pass  # claimed already: running (or done) in an allocation
     system.cancel(allocation_ids(job.remote_id))
-
-
-def _unclaimed(job: ExPyRe, system: System) -> None:
-    """Every allocation left the queue before claiming this chunk: it never ran."""
-    from expyre import poll
-
-    now = time.time()
-    left_at = job.row["left_queue_at"]
-    if left_at is None:
-        job._row = job._db.update(job.id, left_queue_at=now)
-        left_at = now
-    if now - left_at < poll.died_grace_s():
-        return  # a slow shared filesystem may not show the claim yet
-    poll._stage_out(job, system)
-    if (job.stage_dir / allocation.CLAIM_DIR).exists() or poll._read_outcome(job):
-        return  # it did run after all; the next poll decides
-    try:
-        job._row = job._db.transition(
-            job.id, "created", expect=["submitted", "started"], remote_id=None
-        )
-    except Exception:  # noqa: BLE001 - another driver moved it first; its word stands
-        job.refresh()

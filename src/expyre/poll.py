@@ -13,21 +13,24 @@ cancelled, out of memory, node failure).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from expyre import packing, runner, stagedir
+from expyre import packing
 from expyre.errors import JobNotReady
-from expyre.failure import failure_info
-from expyre.func import ExPyRe
-from expyre.jobsdb import FINAL_STATES, LIVE_STATES, IllegalTransition
-from expyre.schedulers.base import QueueState
+from expyre.jobsdb import FINAL_STATES, LIVE_STATES
+from expyre.lifecycle import Need
+from expyre.observe import died_grace_s, observe, settle
 from expyre.system import System, SystemCommandError, get_system
+
+if TYPE_CHECKING:
+    from expyre.func import ExPyRe
 
 __all__ = ["adaptive_interval", "died_grace_s", "refresh_jobs", "status_counts", "wait_for_jobs"]
 
@@ -47,17 +50,6 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     if ssh is not None and hasattr(ssh, "SshError"):
         errors.append(ssh.SshError)
     return tuple(errors)
-
-
-def died_grace_s() -> float:
-    """Seconds a job may be out of the queue without a result before it is ``died``."""
-    text = os.environ.get("EXPYRE_DIED_GRACE", "60")
-    try:
-        return max(0.0, float(text))
-    except ValueError as exc:
-        raise ValueError(
-            f"EXPYRE_DIED_GRACE={text!r} is not a number of seconds; set e.g. EXPYRE_DIED_GRACE=60"
-        ) from exc
 
 
 def adaptive_interval(elapsed_s: float) -> float:
@@ -93,7 +85,7 @@ def change_markers(jobs: Iterable[ExPyRe]) -> dict[str, int | None]:
     markers: dict[str, int | None] = {}
     seen = set()
     for job in jobs:
-        key = (str(job._config.root), job.system_name)
+        key = (str(job.config.root), job.system_name)
         if key in seen or not job.system_name:
             continue
         seen.add(key)
@@ -127,51 +119,7 @@ def sleep_until_changed(markers: dict[str, int | None], seconds: float) -> None:
 
 
 def _system_of(job: ExPyRe) -> System:
-    return get_system(job.system_name, job._config)
-
-
-def _read_outcome(job: ExPyRe) -> str | None:
-    """ "succeeded"/"failed" from the staged result file, or None if there is none yet."""
-    record = stagedir.read_record(job.stage_dir)
-    if record is None:
-        return None
-    return "succeeded" if record.get("ok") else "failed"
-
-
-def _started_at(job: ExPyRe) -> float | None:
-    """When the job's runner started (unix s), from the marker it writes first; None if none."""
-    try:
-        return float(json.loads((job.stage_dir / runner.STARTED_FILE).read_text())["at"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _set(job: ExPyRe, status: str, **fields) -> None:
-    if not job.row.get("started_at"):
-        # a job that ran between two polls was never seen "started": its runner's own start
-        # marker still gives the time it started, for queue-wait and run-time figures
-        started = _started_at(job)
-        if started is not None:
-            fields.setdefault("started_at", started)
-    reason = None
-    if status in ("failed", "died"):
-        # decided once, when the job ends, from what is in its stage dir now: stored, so
-        # reports, `xpr ls` and the failure policies all see the same category
-        queue_state = fields.get("queue_state", job.row["queue_state"])
-        diagnosis = stagedir.diagnose(job.stage_dir, queue_state)
-        fields["failure_category"] = diagnosis.category
-        fields["info"] = {"failure": failure_info(diagnosis)}
-        reason = f"{diagnosis.category}: {diagnosis.reason}"
-    try:
-        job._row = job._db.transition(job.id, status, expect=LIVE_STATES, reason=reason, **fields)
-    except IllegalTransition:
-        job.refresh()  # another driver (or xpr) moved it first; its word stands
-
-
-def _stage_out(job: ExPyRe, system: System) -> None:
-    remote_dir = job.row["remote_dir"]
-    if remote_dir and remote_dir != str(job.stage_dir):
-        system.stage_out(remote_dir, job.stage_dir)
+    return get_system(job.system_name, job.config)
 
 
 def refresh_jobs(jobs: Iterable[ExPyRe]) -> None:
@@ -186,7 +134,7 @@ def refresh_jobs(jobs: Iterable[ExPyRe]) -> None:
     for job in jobs:
         job.refresh()
         if job.status in LIVE_STATES and job.remote_id and job.system_name:
-            groups.setdefault((str(job._config.root), job.system_name), []).append(job)
+            groups.setdefault((str(job.config.root), job.system_name), []).append(job)
     for group in groups.values():
         system = _system_of(group[0])
         packed = [job for job in group if packing.is_packed(job.remote_id)]
@@ -196,60 +144,17 @@ def refresh_jobs(jobs: Iterable[ExPyRe]) -> None:
         states = system.status(ids)  # one query for plain jobs and allocations alike
         if packed:
             packing.refresh_packed(packed, system, states)
-        gone = []
+        undecided = []
         for job in group:
-            state = states.get(job.remote_id)
-            if state is not None and not state.is_finished:
-                _still_in_queue(job, state)
-            elif not _finished(job, system, state):
-                gone.append((job, state))
-        if gone:
-            accounting = system.accounting([job.remote_id for job, _ in gone])
-            for job, state in gone:
-                _left_without_result(job, system, state, accounting.get(job.remote_id))
-
-
-def _still_in_queue(job: ExPyRe, state: QueueState) -> None:
-    if state == QueueState.RUNNING and job.status == "submitted":
-        _set(job, "started", queue_state=state.value)
-    elif job.row["queue_state"] != state.value or job.row["left_queue_at"] is not None:
-        job._row = job._db.update(job.id, queue_state=state.value, left_queue_at=None)
-
-
-def _finished(job: ExPyRe, system: System, state: QueueState | None) -> bool:
-    """Handle a job that is out of the queue; True if its fate is decided now."""
-    _stage_out(job, system)
-    outcome = _read_outcome(job)
-    qs = state.value if state is not None else job.row["queue_state"]
-    if outcome is not None:
-        _set(job, outcome, queue_state=qs)
-        return True
-    if state is not None and state.was_killed:
-        _set(job, "died", queue_state=state.value)
-        return True
-    return False
-
-
-def _left_without_result(
-    job: ExPyRe, system: System, state: QueueState | None, accounted: QueueState | None
-) -> None:
-    if accounted is not None and accounted.was_killed:
-        _set(job, "died", queue_state=accounted.value)
-        return
-    now = time.time()
-    left_at = job.row["left_queue_at"]
-    if left_at is None:
-        job._row = job._db.update(job.id, left_queue_at=now)
-        left_at = now
-    if now - left_at < died_grace_s():
-        return
-    _stage_out(job, system)  # one last look: the file may have appeared meanwhile
-    outcome = _read_outcome(job)
-    if outcome is not None:
-        _set(job, outcome)
-        return
-    final = accounted or state
-    _set(job, "died", queue_state=final.value if final is not None else "vanished")
+            seen = observe(job, system, states.get(job.remote_id))
+            if settle(job, system, seen).need is Need.ACCOUNTING:
+                undecided.append((job, seen))
+        if undecided:
+            # left the queue without a result: one accounting query for all of them
+            accounting = system.accounting([job.remote_id for job, _ in undecided])
+            for job, seen in undecided:
+                answer = accounting.get(job.remote_id)
+                settle(job, system, replace(seen, accounting=answer, accounting_asked=True))
 
 
 def wait_for_jobs(

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from expyre.jobsdb import ALLOWED_TRANSITIONS, STATES, IllegalTransition, JobsDB
+from expyre.jobsdb import ALLOWED_TRANSITIONS, STATES, IllegalTransition, JobsDB, Move
 
 # a path of allowed transitions from "created" to each state
 PATH_TO = {
@@ -43,19 +43,46 @@ def test_schema_uses_wal_and_indexes(tmp_path):
     assert {"jobs_key", "jobs_call_digest", "jobs_status"} <= indexes
 
 
-@pytest.mark.parametrize(("start", "target"), list(itertools.product(STATES, STATES)))
-def test_every_transition_allowed_or_refused(tmp_path, start, target):
+@pytest.mark.parametrize(
+    ("start", "target", "move"), list(itertools.product(STATES, STATES, list(Move)))
+)
+def test_every_transition_allowed_or_refused(tmp_path, start, target, move):
     db = JobsDB(tmp_path / "jobs.db")
     db.create_or_reuse(_row(1))
     for step in PATH_TO[start]:
-        db.transition("job1", step)
+        db.transition("job1", step, move=None)
     assert db.get("job1")["status"] == start
-    if target in ALLOWED_TRANSITIONS[start]:
-        assert db.transition("job1", target)["status"] == target
+    if move in ALLOWED_TRANSITIONS[start].get(target, Move(0)):
+        assert db.transition("job1", target, move=move)["status"] == target
     else:
         with pytest.raises(IllegalTransition, match="not allowed"):
-            db.transition("job1", target)
+            db.transition("job1", target, move=move)
         assert db.get("job1")["status"] == start  # unchanged
+
+
+def test_finished_job_goes_back_to_created_only_on_purpose(tmp_path):
+    """A job's own life never sends a finished job back to created; a rerun decision does."""
+    db = JobsDB(tmp_path / "jobs.db")
+    db.create_or_reuse(_row(1))
+    for step in PATH_TO["succeeded"]:
+        db.transition("job1", step)
+    with pytest.raises(IllegalTransition, match="only as rerun"):
+        db.transition("job1", "created")
+    assert db.reset("job1")["status"] == "created"
+
+
+def test_code_change_marks_stale_through_the_table(tmp_path):
+    """Marking stale is a CODE_CHANGED move: refused from a state without that edge."""
+    db = JobsDB(tmp_path / "jobs.db")
+    db.create_or_reuse(_row(1, fp="f1"))
+    db.transition("job1", "cleaned")
+    _, _, stale = db.create_or_reuse(_row(2, fp="f2"))
+    assert stale == []  # cleaned jobs are not candidates
+    with pytest.raises(IllegalTransition, match="only as code_changed"):
+        db.transition("job2", "stale")
+    _, _, stale = db.create_or_reuse(_row(3, key="k3", fp="f3"))
+    assert [r["id"] for r in stale] == ["job2"]
+    assert db.get("job2")["status"] == "stale"
 
 
 def test_compare_and_set_and_missing_job(tmp_path):

@@ -183,9 +183,9 @@ def _remove_check_job(job) -> None:
         job.cancel()
         row = job.row
         if row["remote_dir"] and row["remote_dir"] != row["stage_dir"] and row["system"]:
-            get_system(row["system"], job._config).remove_dir(row["remote_dir"])
+            get_system(row["system"], job.config).remove_dir(row["remote_dir"])
         shutil.rmtree(job.stage_dir, ignore_errors=True)
-        job._db.delete(job.id)
+        job.forget()
     except Exception as exc:  # say what is left; never hide the check's own result
         click.echo(
             f"(could not remove the test job {job.id}: {exc}; `xpr rm --cancel -c -i {job.id}`)"

@@ -112,7 +112,8 @@ def reset_status_command(project: Project, new_status, yes, **filters):
             if new_status == "created":
                 db.reset(r["id"])
             else:
-                db.transition(r["id"], new_status, expect=[r["status"]])
+                # the user's explicit choice of state: any kind of move the table allows
+                db.transition(r["id"], new_status, expect=[r["status"]], move=None)
             done += 1
         except IllegalTransition as exc:
             click.echo(f"skipping {r['id']}: {exc}", err=True)
