@@ -38,6 +38,7 @@ from wfl.autoparallelize.preflight import (
     named_arguments,
     pickling_problems,
 )
+from wfl.autoparallelize.select import select_remote_info
 from wfl.autoparallelize.store import store_results
 from wfl.configset import LOC_KEY, ConfigSet, OutputSpec
 
@@ -49,10 +50,6 @@ logger = logging.getLogger(__name__)
 
 def _choose_remote_info(autopara_info) -> RemoteInfo | None:
     """The one place that decides "pool or queue": None means the local pool."""
-    try:
-        from wfl.autoparallelize.select import select_remote_info
-    except ImportError:
-        return None
     return select_remote_info(autopara_info)
 
 

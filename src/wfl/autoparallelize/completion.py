@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ase.calculators.calculator import BaseCalculator, Calculator
+
 from expyre.keys import argument_digest, job_key
 
 # What each key component means, for error messages.
@@ -62,10 +64,6 @@ def _canonical(obj: Any) -> Any:
 
 
 def _is_calculator(obj: Any) -> bool:
-    try:
-        from ase.calculators.calculator import BaseCalculator, Calculator
-    except ImportError:  # pragma: no cover - ASE is a dependency
-        return False
     return isinstance(obj, BaseCalculator | Calculator) and not isinstance(obj, type)
 
 

@@ -17,9 +17,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wfl.configset import ConfigSet
+
+if TYPE_CHECKING:
+    from wfl.autoparallelize.autoparainfo import AutoparaInfo
+    from wfl.autoparallelize.remoteinfo import RemoteInfo
+    from wfl.configset import OutputSpec
 
 # ConfigSets returned by planned (not run) calls: their contents are not known yet
 _pending: weakref.WeakSet = weakref.WeakSet()
@@ -44,7 +49,7 @@ def _call_name(op: Callable) -> str:
     return f"{'/'.join(parts[-2:])}::{qualname}"
 
 
-def _matched_key(autopara_info: Any) -> str | None:
+def _matched_key(autopara_info: AutoparaInfo) -> str | None:
     """The WFL_EXPYRE_INFO key this call matched (None: remote_info given in code)."""
     if getattr(autopara_info, "remote_info", None) is not None:
         return None
@@ -63,7 +68,7 @@ def _matched_key(autopara_info: Any) -> str | None:
     return None
 
 
-def _labels(autopara_info: Any) -> list[str]:
+def _labels(autopara_info: AutoparaInfo) -> list[str]:
     label = getattr(autopara_info, "remote_label", None)
     return [label] if label else []
 
@@ -71,14 +76,14 @@ def _labels(autopara_info: Any) -> list[str]:
 def plan_call(
     op: Callable,
     inputs: ConfigSet,
-    outputs: Any,
+    outputs: OutputSpec,
     key: dict,
     items: list,
     rng: Any,
     args: Sequence[Any],
     kwargs: dict[str, Any],
-    autopara_info: Any,
-    remote_info: Any,
+    autopara_info: AutoparaInfo,
+    remote_info: RemoteInfo,
 ) -> ConfigSet:
     """Record what this call would do and return; runs nothing, writes no output.
 
@@ -162,7 +167,9 @@ class PlanStopped(RuntimeError):
     """Plan mode reached a call whose results it cannot stand in for (a fit as queued jobs)."""
 
 
-def stop_at_single_jobs(calls: Sequence[tuple], remote_info: Any, job_names: Sequence[str]) -> None:
+def stop_at_single_jobs(
+    calls: Sequence[tuple], remote_info: RemoteInfo, job_names: Sequence[str]
+) -> None:
     """Record whole calls sent as queued jobs (fits), then stop the script.
 
     A fit's result (a potential file, a model) cannot be replaced by an empty stand-in the
@@ -209,7 +216,7 @@ def stop_at_single_jobs(calls: Sequence[tuple], remote_info: Any, job_names: Seq
 
 
 def planned_job(
-    remote_info: Any,
+    remote_info: RemoteInfo,
     name: str,
     function: Callable,
     args: Sequence[Any],

@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from expyre.resources import Resources
+from expyre.units import parse_time
 from wfl.autoparallelize.failure_policy import (
     MAX_SUBMISSIONS_PER_JOB,
     check_failure_policies,
@@ -98,7 +100,7 @@ class RemoteInfo:
         self,
         sys_name: str | None,
         job_name: str,
-        resources: Any,
+        resources: Resources | Mapping[str, Any],
         num_inputs_per_queued_job: int = -100,
         pre_cmds: Iterable[str] = (),
         post_cmds: Iterable[str] = (),
@@ -240,10 +242,6 @@ def _check_job_name(value: Any) -> str:
 
 
 def _check_resources(value: Any) -> Any:
-    try:
-        from expyre.resources import Resources
-    except ImportError:  # pragma: no cover - expyre is part of this distribution
-        return copy.deepcopy(value)
     if isinstance(value, Resources):
         return copy.deepcopy(value)
     if not isinstance(value, Mapping):
@@ -310,12 +308,7 @@ def _check_bool(name: str, value: Any) -> bool:
 
 def _check_seconds(name: str, value: Any) -> float:
     if isinstance(value, str):
-        try:
-            from expyre.units import parse_time
-
-            value = parse_time(value)
-        except ImportError:  # pragma: no cover
-            pass
+        value = parse_time(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ValueError(f"RemoteInfo {name} must be a positive number of seconds, got {value!r}")
     return float(value)

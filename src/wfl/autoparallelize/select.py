@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from wfl.autoparallelize.autoparainfo import AutoparaInfo
 from wfl.autoparallelize.remoteinfo import RemoteInfo
 
 ENV_VAR = "WFL_EXPYRE_INFO"
@@ -213,7 +214,7 @@ def user_frames(start: FrameType | None = None) -> list[tuple[str, str, str]]:
     return frames
 
 
-def select_remote_info(autopara_info: Any) -> RemoteInfo | None:
+def select_remote_info(autopara_info: AutoparaInfo) -> RemoteInfo | None:
     """Decide whether this autoparallelized call runs as queued jobs, and with what.
 
     Parameters

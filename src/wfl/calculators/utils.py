@@ -29,6 +29,9 @@ from pathlib import Path
 
 from ase import Atoms
 
+# defined below this package (wfl.utils), so nothing there points back up; importable here too
+from wfl.utils.calc import CalculationFailed as CalculationFailed
+
 #: ``info`` key set to True on a configuration whose calculation failed.
 FAILED_INFO_KEY = "calculation_failed"
 #: ``info`` key holding "<calculator>: <exception type>: <message>" of the failure.
@@ -39,14 +42,6 @@ RUNDIR_INFO_KEY = "calculation_failed_rundir"
 #: Default chunk size for expensive file-based calculators: one configuration per task,
 #: because each one can take minutes to hours and chunks would only unbalance the pool.
 DEFAULT_AUTOPARA_INFO = {"num_inputs_per_python_subprocess": 1}
-
-
-class CalculationFailed(RuntimeError):
-    """A file-based calculation failed; ``rundir`` is where its files were kept."""
-
-    def __init__(self, message: str, rundir: Path | None = None):
-        super().__init__(message)
-        self.rundir = rundir
 
 
 def flag_failure(atoms: Atoms, calculator_name: str, exc: BaseException, rundir) -> None:

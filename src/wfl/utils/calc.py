@@ -3,7 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from ase.calculators.calculator import CalculatorError
+
+
+class CalculationFailed(RuntimeError):
+    """A file-based calculation failed; ``rundir`` is where its files were kept.
+
+    Defined here, below the calculators, so the code that tells a failed calculation from a
+    bug (:func:`calculation_errors`) needs nothing from the layer above it.
+    """
+
+    def __init__(self, message: str, rundir: Path | None = None):
+        super().__init__(message)
+        self.rundir = rundir
 
 
 class CalculatorSpecError(ValueError, RuntimeError):
@@ -72,16 +87,7 @@ def calculation_errors() -> tuple[type[BaseException], ...]:
     ASE's ``CalculatorError`` family, and wfl's file-based calculators' ``CalculationFailed``
     (raised after the failure was flagged in ``atoms.info``).
     """
-    from ase.calculators.calculator import CalculatorError
-
-    errors: list[type[BaseException]] = [CalculatorError]
-    try:
-        from wfl.calculators.utils import CalculationFailed
-
-        errors.append(CalculationFailed)
-    except ImportError:  # pragma: no cover - module is part of wfl
-        pass
-    return tuple(errors)
+    return (CalculatorError, CalculationFailed)
 
 
 def reset_calculator(calc: Any) -> Any:
