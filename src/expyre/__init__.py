@@ -25,13 +25,15 @@ __all__ = [
 
 
 def _installed_version() -> str:
-    """Version of the installed distribution (expyre ships inside the ``wfl`` distribution)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """Version of the installed distribution that ships this package (whatever its name)."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
 
-    try:
-        return version("wfl")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
+    for dist in packages_distributions().get(__name__, []):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return "0+unknown"  # running from a source tree that was never installed
 
 
 _LAZY = {

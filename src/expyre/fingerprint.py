@@ -1,7 +1,7 @@
 """Code fingerprints: what a job's code is, so edited code is never mistaken for the same job.
 
 The fingerprint covers the called function and the functions and classes it reaches in user
-code and in ``wfl`` (AST without comments, docstrings or positions); third-party packages
+code and in registered client packages (:mod:`expyre.clients`; AST without comments, docstrings or positions); third-party packages
 count by their installed distribution version, the standard library by the Python version.
 """
 
@@ -21,19 +21,15 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from expyre.clients import fingerprinted_packages
 from expyre.digest import qualified_name
 
 __all__ = [
-    "ALWAYS_FINGERPRINTED_PACKAGES",
     "changed_code",
     "code_digests",
     "code_fingerprint",
     "module_file_digests",
 ]
-
-# Top-level packages whose code always counts as "user code", wherever they are installed:
-# editing wfl's own operations must invalidate cached jobs just like editing a user's script.
-ALWAYS_FINGERPRINTED_PACKAGES = frozenset({"wfl"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,7 +50,9 @@ def _module_kind(module_name: str | None) -> str:
     if not module_name:
         return "builtin"
     top = module_name.split(".")[0]
-    if top in ALWAYS_FINGERPRINTED_PACKAGES:
+    if top in fingerprinted_packages():
+        # a client library's own code, wherever installed: editing its operations must
+        # invalidate jobs just like editing the user's script
         return "user"
     if top in sys.builtin_module_names:
         return "builtin"
@@ -207,7 +205,8 @@ def code_fingerprint(*funcs: Callable) -> str:
     ----------
     *funcs : callable
         Functions or classes. Functions and classes they refer to by (global or closure)
-        name are followed when they live in user code or in ``wfl``; third-party packages
+        name are followed when they live in user code or in a registered client package
+        (:func:`expyre.clients.register_client_package`); third-party packages
         contribute their installed distribution version; the standard library contributes
         nothing but the Python minor version.
 

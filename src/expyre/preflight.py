@@ -1,7 +1,9 @@
 """Preflight: before the first job goes to a system, check that its Python can run our jobs.
 
 A job runs ``<system commands>`` then ``<python_cmd> -m expyre.runner``. If that Python
-cannot import ``expyre`` and ``wfl``, or has other versions of them than the driver, every
+cannot import ``expyre`` and the packages registered by its clients
+(:func:`expyre.clients.register_client_package`), or has other versions of them than the
+driver, every
 job would fail after queueing, possibly hours later. :func:`check_system` runs the same
 commands and Python once per system per driver process (a few hundred ms over the shared
 ssh connection) and turns any problem into one error that says what to change.
@@ -15,9 +17,10 @@ import shlex
 import threading
 from typing import Any
 
+from expyre.clients import remotely_checked_packages
+
 __all__ = ["PreflightError", "check_system", "probe_versions"]
 
-_MODULES = ("expyre", "wfl")
 _MARKER = "EXPYRE_PREFLIGHT "
 
 # Runs on the remote Python (any 3.x): report interpreter and each module's version/location.
@@ -37,7 +40,7 @@ def _version(name, mod):
         dists = metadata.packages_distributions().get(name, [])
     except Exception:
         pass
-    for dist in list(dists) + [name, "wfl"]:
+    for dist in list(dists) + [name] + DISTRIBUTIONS:
         try:
             return metadata.version(dist)
         except Exception:
@@ -78,7 +81,23 @@ def probe_versions() -> dict[str, Any]:
 
 
 def _probe_source() -> str:
-    return f"MODULES = {_MODULES!r}\nMARKER = {_MARKER!r}\n{_PROBE}"
+    modules = remotely_checked_packages()
+    return (
+        f"MODULES = {modules!r}\nDISTRIBUTIONS = {_distributions(modules)!r}\n"
+        f"MARKER = {_MARKER!r}\n{_PROBE}"
+    )
+
+
+def _distributions(modules: tuple[str, ...]) -> list[str]:
+    """The distributions that ship ``modules`` here: where the remote probe looks for their
+    versions when its Python cannot map packages to distributions (before 3.10)."""
+    from importlib import metadata
+
+    try:
+        known = metadata.packages_distributions()
+    except Exception:  # noqa: BLE001 - only a fallback for old pythons
+        return []
+    return sorted({dist for name in modules for dist in known.get(name, [])})
 
 
 def _parse_report(stdout: str) -> dict[str, Any] | None:
@@ -102,7 +121,7 @@ def check_system(
 
     Runs the system's ``commands`` followed by ``<python_cmd> -c <probe>`` through the
     system's transport (so over ssh for remote hosts), and compares the versions of
-    ``expyre`` and ``wfl`` found there with this process's.
+    ``expyre`` and the registered client packages found there with this process's.
 
     Parameters
     ----------
@@ -139,7 +158,7 @@ def check_system(
     where = f"system {config.name!r} (host {config.host or 'this machine'}, config {config.source})"
     fix = (
         "make them importable there: install this project into that python, or add a line "
-        'such as "export PYTHONPATH=/path/to/wfl/src:$PYTHONPATH" (or "module load ...", '
+        'such as "export PYTHONPATH=/path/to/project/src:$PYTHONPATH" (or "module load ...", '
         '"source /path/to/venv/bin/activate") to the system\'s "commands" in config.json, '
         'or set its "python_cmd"'
     )
@@ -151,7 +170,7 @@ def check_system(
         )
     local = probe_versions() or {"modules": {}}
     problems = []
-    for name in _MODULES:
+    for name in remotely_checked_packages():
         theirs = report.get("modules", {}).get(name, {})
         ours = local.get("modules", {}).get(name, {})
         if "error" in theirs:

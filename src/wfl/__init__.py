@@ -2,6 +2,12 @@
 
 from typing import Any
 
+from expyre.clients import register_client_package
+
+# wfl's operations run inside expyre jobs: their code counts in job keys, and every system
+# must have this wfl
+register_client_package("wfl")
+
 __all__ = ["__version__"]
 
 

@@ -48,8 +48,25 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    # the version of whichever distribution ships expyre, read only when asked (slow)
+    if not value or ctx.resilient_parsing:
+        return
+    import expyre
+
+    click.echo(f"xpr, version {expyre.__version__}")
+    ctx.exit()
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(None, "--version", package_name="wfl", prog_name="xpr")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.option(
     "--root",
     type=click.Path(file_okay=False),

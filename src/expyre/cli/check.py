@@ -162,7 +162,7 @@ def check_command(project: Project, system_name: str, timeout: float) -> None:
             (f"system {system_name!r} is configured", configured),
             ("its host runs commands", reachable),
             ("run directory", rundir),
-            ("preflight (expyre and wfl importable there)", preflight),
+            ("preflight (expyre and its clients importable there)", preflight),
             ("scheduler", scheduler),
             ("tiny job (submit, run, collect)", round_trip),
         ]:
