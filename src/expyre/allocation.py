@@ -41,6 +41,8 @@ import sys
 import time
 from pathlib import Path
 
+from expyre.atomicfile import write_atomic
+
 TASKS_FILE = "tasks"
 CLAIM_DIR = "_expyre_claim"
 DONE_FILE = "_expyre_done"
@@ -74,9 +76,7 @@ def run_chunk(job_dir: Path, in_process: bool = False) -> int:
             code = subprocess.call(
                 ["bash", str(job_dir / SCRIPT_FILE)], cwd=job_dir, stdout=out, stderr=err
             )
-    tmp = job_dir / f".{DONE_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(f"{code}\n")
-    os.replace(tmp, job_dir / DONE_FILE)
+    write_atomic(job_dir / DONE_FILE, f"{code}\n", durable=False)
     marker = os.environ.get(CHANGE_MARKER_ENV)
     if marker:  # set by the local queue: wakes a driver waiting on this machine
         with contextlib.suppress(OSError):

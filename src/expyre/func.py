@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from expyre import runner, stagedir
+from expyre.atomicfile import write_atomic
 from expyre.attempts import attempt_record, request_summary
 from expyre.config import ProjectConfig, load_config
 from expyre.errors import (
@@ -558,7 +559,7 @@ class ExPyRe:
             post_run_commands=info.get("post_run_commands", []),
         )
         script_path = self.stage_dir / runner.SCRIPT_FILE
-        runner.write_atomic(script_path, script.encode())
+        write_atomic(script_path, script.encode())
         script_path.chmod(0o700)
         if job_dir != str(self.stage_dir) and self._row["n_submissions"] > 0:
             system.remove_dir(job_dir)  # no result of an earlier run may leak into this one
@@ -691,7 +692,7 @@ class ExPyRe:
                 system.cancel([remote_id])
             except SystemCommandError:
                 # finished jobs make some cancel commands fail; only a live job is a problem
-                state = system.status([remote_id]).get(remote_id)
+                state = system.queue_states([remote_id]).get(remote_id)
                 if state is not None and not state.is_finished:
                     raise
         # False when it finished (or was handled by someone else) meanwhile: that stands
@@ -713,7 +714,7 @@ class ExPyRe:
         if self.status not in ("stale", "died") or not (self.remote_id and self.system_name):
             return None
         system = get_system(self.system_name, self._config)
-        state = system.status([self.remote_id]).get(self.remote_id)
+        state = system.queue_states([self.remote_id]).get(self.remote_id)
         return state if state is not None and not state.is_finished else None
 
     def clean(

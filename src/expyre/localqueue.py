@@ -46,6 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from expyre.atomicfile import write_atomic
 from expyre.privatedir import private_dir
 
 __all__ = ["job_state", "main", "read_header"]
@@ -61,9 +62,8 @@ _CORE_POLL_S = 0.02  # how often the job next in line looks for a free core
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    # queue state only matters while this machine is up: no fsync
+    write_atomic(path, text, durable=False)
 
 
 def _proc_start_time(pid: int) -> str | None:

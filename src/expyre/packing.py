@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expyre import allocation, runner
+from expyre.atomicfile import write_atomic
 from expyre.jobscript import build_job_script
 from expyre.lifecycle import Decision, JobState, Observation
 from expyre.observe import fetch_back, read_outcome, settle
@@ -251,7 +252,7 @@ def _submit_pack(
         runner_module="expyre.allocation",
         runner_args=runner_args,
     )
-    runner.write_atomic(local_pack / runner.SCRIPT_FILE, script.encode())
+    write_atomic(local_pack / runner.SCRIPT_FILE, script.encode())
     system.stage_in(local_pack, pack_dir)
 
     submitted = []

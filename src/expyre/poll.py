@@ -32,9 +32,24 @@ from expyre.system import System, SystemCommandError, get_system
 if TYPE_CHECKING:
     from expyre.func import ExPyRe
 
-__all__ = ["adaptive_interval", "died_grace_s", "refresh_jobs", "status_counts", "wait_for_jobs"]
+__all__ = [
+    "PROGRESS_GROUPS",
+    "adaptive_interval",
+    "died_grace_s",
+    "progress_groups",
+    "refresh_jobs",
+    "status_counts",
+    "wait_for_jobs",
+]
 
 PROGRESS_KEYS = ("created", "submitted", "queued", "running", "succeeded", "failed", "died")
+#: the categories of :func:`status_counts` in the four words a user waits on
+PROGRESS_GROUPS = {
+    "queued": ("created", "submitted", "queued"),
+    "running": ("running",),
+    "done": ("succeeded",),
+    "failed": ("failed", "died"),
+}
 
 
 # seconds between looks at the change markers while waiting for the next poll
@@ -74,6 +89,11 @@ def status_counts(jobs: Iterable[ExPyRe]) -> dict[str, int]:
             status = "succeeded"
         counts[status] += 1
     return dict(counts)
+
+
+def progress_groups(counts: dict[str, int]) -> dict[str, int]:
+    """:func:`status_counts` collapsed into :data:`PROGRESS_GROUPS` (queued/running/done/failed)."""
+    return {g: sum(counts.get(k, 0) for k in keys) for g, keys in PROGRESS_GROUPS.items()}
 
 
 def change_markers(jobs: Iterable[ExPyRe]) -> dict[str, int | None]:
@@ -141,7 +161,7 @@ def refresh_jobs(jobs: Iterable[ExPyRe]) -> None:
         group = [job for job in group if not packing.is_packed(job.remote_id)]
         ids = [job.remote_id for job in group]
         ids += sorted({i for job in packed for i in packing.allocation_ids(job.remote_id)})
-        states = system.status(ids)  # one query for plain jobs and allocations alike
+        states = system.queue_states(ids)  # one query for plain jobs and allocations alike
         if packed:
             packing.refresh_packed(packed, system, states)
         undecided = []

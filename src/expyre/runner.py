@@ -12,8 +12,9 @@ Functions from importable modules are pickled by reference: the job imports thei
 it starts. When the job recorded digests of its code at submission, the runner compares them
 with the code it imported and refuses to run if any differs
 (:class:`expyre.errors.CodeChangedError`), instead of computing with other code under the old
-code's key. Only then does it import anything from expyre (the check needs
-:mod:`expyre.fingerprint`); otherwise a job only needs ``cloudpickle`` and this file.
+code's key. Only then does it import anything heavier from expyre (the check needs
+:mod:`expyre.fingerprint`); otherwise a job only needs ``cloudpickle``, this file and
+:mod:`expyre.atomicfile` (standard library only).
 
 The result file is a plain pickle of a dict whose payload (value or exception) is a nested
 cloudpickle byte string, so the repr and traceback can always be read back even when the
@@ -32,6 +33,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from expyre.atomicfile import write_atomic
+
 CALL_FILE = "_expyre_call.pkl"
 META_FILE = "_expyre_meta.json"
 RESULT_FILE = "_expyre_result.pkl"
@@ -41,16 +44,6 @@ STDOUT_FILE = "_expyre_job.stdout"
 STDERR_FILE = "_expyre_job.stderr"
 
 EXIT_OK, EXIT_RAISED, EXIT_RUNNER_ERROR = 0, 1, 2
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see all of it or nothing (fsync + rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def failure_record(exc: BaseException, stage: str) -> dict[str, Any]:

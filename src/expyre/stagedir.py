@@ -23,6 +23,7 @@ from typing import Any
 import cloudpickle
 
 from expyre import allocation, runner
+from expyre.atomicfile import write_atomic
 from expyre.errors import RemoteJobError
 from expyre.failure import Diagnosis, categorise
 
@@ -85,14 +86,14 @@ def write_call(
             f"job {job_name!r}: the function or its arguments cannot be pickled ({exc!r}); "
             "pass picklable arguments (e.g. a (CalculatorClass, args, kwargs) tuple)"
         ) from exc
-    runner.write_atomic(stage_dir / runner.CALL_FILE, call)
+    write_atomic(stage_dir / runner.CALL_FILE, call)
     meta = {"job_id": job_id, "name": job_name, "sys_path": [p for p in sys.path if p]}
     if code_digests:
         from expyre.fingerprint import module_file_digests
 
         meta["code"] = code_digests
         meta["code_files"] = module_file_digests(code_digests)
-    runner.write_atomic(stage_dir / runner.META_FILE, json.dumps(meta).encode())
+    write_atomic(stage_dir / runner.META_FILE, json.dumps(meta).encode())
 
 
 def read_code_digests(stage_dir: Path) -> dict[str, str]:

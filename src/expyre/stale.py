@@ -118,7 +118,9 @@ def _cancel(entries: list[tuple[dict, JobsDB, ProjectConfig]]) -> tuple[int, lis
                 except SystemCommandError:
                     # some cancel commands fail for jobs that already ended; only live ones matter
                     alive = {
-                        i for i, s in system.status(list(ids.values())).items() if not s.is_finished
+                        i
+                        for i, s in system.queue_states(list(ids.values())).items()
+                        if not s.is_finished
                     }
                     if alive:
                         raise

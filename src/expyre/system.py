@@ -280,14 +280,19 @@ class System:
         except ValueError as exc:
             raise SystemCommandError(f"system {self.name!r}: {exc}") from exc
 
-    def status(self, remote_ids: list[str]) -> dict[str, QueueState]:
-        """States of all ``remote_ids`` in ONE scheduler call; ids not in the queue are absent."""
+    def queue_states(self, remote_ids: list[str]) -> dict[str, QueueState]:
+        """Queue states of all ``remote_ids`` in ONE scheduler call; ids not in the queue are
+        absent. (What the queue says, not a job's state in the jobs database.)"""
         if not remote_ids:
             return {}
         proc = self.run(
             self.scheduler.status_command(remote_ids), what="ask the queue for job states"
         )
         return self.scheduler.parse_status_output(proc.stdout, remote_ids)
+
+    def status(self, remote_ids: list[str]) -> dict[str, QueueState]:
+        """The name :meth:`queue_states` had in expyre-wfl 0.1.6-era scripts; the same call."""
+        return self.queue_states(remote_ids)
 
     def accounting(self, remote_ids: list[str]) -> dict[str, QueueState]:
         """Final states from the scheduler's accounting (sacct, qacct), {} where unavailable."""

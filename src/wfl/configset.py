@@ -25,6 +25,8 @@ from typing import Any
 import ase.io
 from ase import Atoms
 
+from expyre.atomicfile import write_atomic
+
 LOC_KEY = "_ConfigSet_loc"
 _LOC_SEP = " / "
 _GLOB_CHARS = set("*?[")
@@ -760,9 +762,7 @@ class OutputSpec:
             os.replace(self.partial_path(path), path)
             if completion_record is not None:
                 data = {**completion_record, "n_configs": self._counts.get(file_i, 0)}
-                tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-                os.replace(tmp, record)
+                write_atomic(record, json.dumps(data, indent=1, sort_keys=True))
         self._handles = {}
         self._closed = True
 

@@ -166,3 +166,12 @@ def test_sleep_until_changed_returns_when_a_marker_changes(tmp_path):
     sleeper.start()
     sleeper.join(timeout=120)
     assert not sleeper.is_alive()
+
+
+def test_progress_groups_cover_every_progress_category_once():
+    from expyre.poll import PROGRESS_GROUPS, PROGRESS_KEYS, progress_groups
+
+    grouped = [key for keys in PROGRESS_GROUPS.values() for key in keys]
+    assert sorted(grouped) == sorted(PROGRESS_KEYS)
+    counts = {"created": 1, "submitted": 2, "queued": 3, "running": 4, "succeeded": 5, "died": 6}
+    assert progress_groups(counts) == {"queued": 6, "running": 4, "done": 5, "failed": 6}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import wfl  # noqa: F401 - registers itself as a package every system must have
+from expyre.clients import register_client_package, remotely_checked_packages
 from expyre.config import PartitionConfig, SystemConfig
 from expyre.preflight import PreflightError, check_system, probe_versions
 from expyre.system import System
@@ -87,3 +89,16 @@ def test_commands_fix_the_problem(tmp_path, monkeypatch):
     report = check_system(system)
     assert "error" not in report["modules"]["expyre"]
     assert "error" not in report["modules"]["wfl"]
+
+
+def test_a_registered_client_package_is_required_on_the_system(tmp_path, monkeypatch):
+    """expyre checks what its clients register, not a name of its own choosing."""
+    monkeypatch.setenv("EXPYRE_RETRY", "1 0")
+    assert remotely_checked_packages()[:2] == ("expyre", "wfl")
+    monkeypatch.setattr("expyre.clients._checked", ["expyre", "wfl"])
+    register_client_package("no_such_client_pkg", fingerprint=False)
+    system = make_system(tmp_path, "needs_client", sys.executable)
+    with pytest.raises(PreflightError, match="cannot import no_such_client_pkg"):
+        check_system(system)
+    with pytest.raises(ValueError, match="not a top-level package name"):
+        register_client_package("wfl.autoparallelize")

@@ -27,13 +27,13 @@ HOSTILE = "v a l;touch PWNED_env $(touch PWNED_subst) `touch PWNED_tick` 'q' \"d
 
 
 class StatusSpy:
-    """Counts System.status calls and the commands System.run executes inside them."""
+    """Counts System.queue_states calls and the commands System.run executes inside them."""
 
     def __init__(self, monkeypatch):
         self.status_calls = 0
         self.commands_in_status = 0
         self._inside = False
-        real_status, real_run = System.status, System.run
+        real_status, real_run = System.queue_states, System.run
         spy = self
 
         def status(system, remote_ids):
@@ -49,7 +49,7 @@ class StatusSpy:
                 spy.commands_in_status += 1
             return real_run(system, argv, **kw)
 
-        monkeypatch.setattr(System, "status", status)
+        monkeypatch.setattr(System, "queue_states", status)
         monkeypatch.setattr(System, "run", run)
 
 

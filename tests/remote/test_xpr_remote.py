@@ -59,7 +59,7 @@ def test_logs_show_and_cancelling_rm_of_a_running_job(remote_project, sys_name):
         removed = _xpr("rm", "-i", job.id, "-c", "--cancel", "-y")
         assert removed.exit_code == 0, removed.output
         assert jobs_db().get(job.id) is None and not job.stage_dir.exists()
-        state = system.status([row["remote_id"]]).get(row["remote_id"])
+        state = system.queue_states([row["remote_id"]]).get(row["remote_id"])
         assert state is None or state.is_finished
         if row["remote_dir"] != row["stage_dir"]:
             assert not _exists(system, row["remote_dir"])

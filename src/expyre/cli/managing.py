@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from expyre.atomicfile import write_atomic
 from expyre.cli._project import Project
 from expyre.cli._select import filter_options, selection_from
 from expyre.jobsdb import ALLOWED_TRANSITIONS, LIVE_STATES, STATES, IllegalTransition
@@ -160,7 +161,7 @@ def fail_job_command(project: Project, yes, **filters):
         record = runner.failure_record(RuntimeError("marked as failed by xpr fail_job"), "call")
         import pickle
 
-        runner.write_atomic(Path(r["stage_dir"]) / runner.RESULT_FILE, pickle.dumps(record))
+        write_atomic(Path(r["stage_dir"]) / runner.RESULT_FILE, pickle.dumps(record))
         try:
             db.transition(r["id"], "failed", expect=LIVE_STATES, queue_state="cancelled")
             click.echo(f"failed {r['id']}")

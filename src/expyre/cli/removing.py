@@ -49,7 +49,7 @@ def _queue_presence(rows: list[dict], config) -> dict[str, str]:
             by_system.setdefault(row["system"], []).append(row)
     for name, group in by_system.items():
         try:
-            states = get_system(name, config).status([r["remote_id"] for r in group])
+            states = get_system(name, config).queue_states([r["remote_id"] for r in group])
         except Exception as exc:  # unreachable queue: we cannot know, so assume the worst
             for r in group:
                 present[r["id"]] = f"system {name!r} could not be asked about it ({exc})"
@@ -89,7 +89,7 @@ def _cancel_and_wait(row: dict, config) -> None:
             # a scheduler may refuse to cancel a job that is just starting or ending (SGE
             # says "does not exist" while still listing it): look again, retry a while
             rid = job.remote_id
-            state = system.status([rid]).get(rid) if rid else None
+            state = system.queue_states([rid]).get(rid) if rid else None
             if state is None or state.is_finished:
                 break
             if time.monotonic() > deadline:
@@ -99,7 +99,7 @@ def _cancel_and_wait(row: dict, config) -> None:
     if not remote_id:
         return
     while True:
-        state = system.status([remote_id]).get(remote_id)
+        state = system.queue_states([remote_id]).get(remote_id)
         if state is None or state.is_finished:
             return
         if time.monotonic() > deadline:

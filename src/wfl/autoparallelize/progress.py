@@ -11,18 +11,7 @@ import sys
 import time
 from typing import Any
 
-# expyre statuses grouped into what a user cares about while waiting
-_GROUPS = {
-    "queued": ("created", "submitted", "queued", "held"),
-    "running": ("started", "running"),
-    "done": ("succeeded", "processed"),
-    "failed": ("failed", "died"),
-}
-
-
-def summarise(counts: dict[str, int]) -> dict[str, int]:
-    """Collapse expyre status counts into queued / running / done / failed."""
-    return {group: sum(counts.get(s, 0) for s in states) for group, states in _GROUPS.items()}
+from expyre.poll import progress_groups
 
 
 class JobProgress:
@@ -68,7 +57,7 @@ class JobProgress:
 
     def update(self, counts: dict[str, int], elapsed_s: float | None = None) -> None:
         """Show new status counts (as given by expyre's poller)."""
-        groups = summarise(counts)
+        groups = progress_groups(counts)
         states = "queued {queued}  running {running}  failed {failed}".format(**groups)
         if self.mode == "rich":
             self._progress.update(self._task, completed=groups["done"], states=states)

@@ -228,17 +228,56 @@ def select_remote_info(autopara_info: AutoparaInfo) -> RemoteInfo | None:
     RemoteInfo or None
         None means "run in the local Python process pool".
     """
-    explicit = getattr(autopara_info, "remote_info", None)
+    return choose_remote_info(
+        getattr(autopara_info, "remote_info", None),
+        getattr(autopara_info, "remote_label", None),
+        source="autopara_info remote_info",
+        report_unmatched=True,
+    )
+
+
+def choose_remote_info(
+    explicit: RemoteInfo | Mapping[str, Any] | None,
+    label: str | None,
+    env_var: str | None = None,
+    source: str = "remote_info",
+    report_unmatched: bool = False,
+) -> RemoteInfo | None:
+    """The one selection rule: given in code, else ``env_var``, else ``WFL_EXPYRE_INFO``.
+
+    Parameters
+    ----------
+    explicit : RemoteInfo or dict, optional
+        Given in code; wins over every variable.
+    label : str, optional
+        Label matched against ``WFL_EXPYRE_INFO`` keys (with the call stack).
+    env_var : str, optional
+        A variable of the caller's own (e.g. a fit's ``WFL_GAP_SIMPLE_FIT_REMOTEINFO``)
+        holding one RemoteInfo as JSON/YAML text or a file path; checked before
+        ``WFL_EXPYRE_INFO``.
+    source : str
+        How ``explicit`` is named in error messages.
+    report_unmatched : bool
+        Say (once per call site) that ``WFL_EXPYRE_INFO`` is set but matched nothing.
+
+    Returns
+    -------
+    RemoteInfo or None
+        None means "run here".
+    """
     if explicit is not None:
-        return _with_pytest_extras(RemoteInfo.from_value(explicit, "autopara_info remote_info"))
+        return _with_pytest_extras(RemoteInfo.from_value(explicit, source))
+    value = os.environ.get(env_var, "").strip() if env_var else ""
+    if value:
+        return _with_pytest_extras(RemoteInfo.from_value(parse_info_text(value, env_var), env_var))
     selection = selection_from_env()
     if selection is None:
         return None
-    label = getattr(autopara_info, "remote_label", None)
     frames = user_frames()
     chosen = selection.select(label, frames)
     if chosen is None:
-        _report_unmatched(selection, frames, label)
+        if report_unmatched:
+            _report_unmatched(selection, frames, label)
         return None
     return _with_pytest_extras(chosen)
 

@@ -8,19 +8,13 @@ submitted together and gathered together, so they run in parallel.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from wfl.autoparallelize.preflight import check_single_jobs
 from wfl.autoparallelize.remote import FAILED, gather, make_job, start_new_and_failed_jobs
 from wfl.autoparallelize.remoteinfo import RemoteInfo
-from wfl.autoparallelize.select import (
-    _with_pytest_extras,
-    parse_info_text,
-    selection_from_env,
-    user_frames,
-)
+from wfl.autoparallelize.select import choose_remote_info
 
 
 def select_single_job_remote_info(
@@ -43,16 +37,7 @@ def select_single_job_remote_info(
     RemoteInfo or None
         None means "run here, in this process".
     """
-    if remote_info is not None:
-        return _with_pytest_extras(RemoteInfo.from_value(remote_info, "remote_info"))
-    value = os.environ.get(env_var, "").strip()
-    if value:
-        return _with_pytest_extras(RemoteInfo.from_value(parse_info_text(value, env_var), env_var))
-    selection = selection_from_env()
-    if selection is None:
-        return None
-    chosen = selection.select(remote_label, user_frames())
-    return None if chosen is None else _with_pytest_extras(chosen)
+    return choose_remote_info(remote_info, remote_label, env_var=env_var)
 
 
 def run_as_single_jobs(

@@ -15,7 +15,7 @@ from typing import Any
 from ase import Atoms
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
-from wfl.configset import ConfigSet
+from wfl.configset import LOC_KEY, ConfigSet
 from wfl.utils.calc import (
     calculator_class,
     construct_calculator_picklesafe,
@@ -88,7 +88,7 @@ def _calculate(
             logger.warning(
                 "calculate: %s failed on %s: %s",
                 type(calc).__name__,
-                atoms.info.get("_ConfigSet_loc"),
+                atoms.info.get(LOC_KEY),
                 exc,
             )
             # the calculator may have flagged it already, with more detail

@@ -24,6 +24,7 @@ from typing import Any
 
 from ase import Atoms
 
+from expyre.atomicfile import write_atomic
 from expyre.keys import argument_digest
 
 RECORD_SUFFIX = ".wfl-fit.json"
@@ -62,14 +63,14 @@ def canonical_configs(configs) -> list[Atoms]:
     the same structures passed as a file or as a list give the same digest.
     """
     if isinstance(configs, str | os.PathLike):
-        from wfl.configset import ConfigSet
+        from wfl.configset import LOC_KEY, ConfigSet
 
         configs = ConfigSet(configs)
     out = []
     for at in configs:
         at = at.copy()
         at.calc = None
-        at.info.pop("_ConfigSet_loc", None)
+        at.info.pop(LOC_KEY, None)
         out.append(at)
     if not out:
         raise ValueError("fitting_configs is empty; give at least one configuration to fit.")
@@ -149,11 +150,7 @@ def write_outputs(task: FitTask, result: dict, stdout_text: str | None = None) -
         raise RuntimeError(f"fit {task.name} returned no {main_name}; got {sorted(files)}")
     ordered = [n for n in files if n != main_name] + [main_name]
     for name in ordered:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(files[name])
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; potentials are meant to be shared
-        os.replace(tmp, out.parent / name)
+        write_atomic(out.parent / name, files[name])
     if task.stdout_file is not None and stdout_text is not None:
         task.stdout_file.parent.mkdir(parents=True, exist_ok=True)
         task.stdout_file.write_text(stdout_text)
@@ -165,10 +162,7 @@ def write_outputs(task: FitTask, result: dict, stdout_text: str | None = None) -
         "host": result.get("host"),
         "job_id": result.get("job_id"),
     }
-    rec = task.record_path
-    tmp = rec.with_name(rec.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, rec)
+    write_atomic(task.record_path, json.dumps(record, indent=1))
     return out
 
 

@@ -17,7 +17,7 @@ from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
-from wfl.configset import ConfigSet
+from wfl.configset import LOC_KEY, ConfigSet
 from wfl.utils.calc import (
     calculation_errors,
     construct_calculator_picklesafe,
@@ -163,7 +163,7 @@ def _md(
                 results_prefix,
             )
         except calculation_errors() as exc:
-            logger.warning("md: calculator failed on %s: %s", atoms.info.get("_ConfigSet_loc"), exc)
+            logger.warning("md: calculator failed on %s: %s", atoms.info.get(LOC_KEY), exc)
             result = None
         results.append(result)
     return results

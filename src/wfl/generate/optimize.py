@@ -9,7 +9,7 @@ from ase import Atoms, units
 from ase.filters import FrechetCellFilter
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
-from wfl.configset import ConfigSet
+from wfl.configset import LOC_KEY, ConfigSet
 from wfl.utils.calc import (
     calculation_errors,
     construct_calculator_picklesafe,
@@ -156,9 +156,7 @@ def _optimize(
             )
         except calculation_errors() as exc:
             # one bad configuration must not stop the batch: it counts as failed
-            logger.warning(
-                "optimize: calculator failed on %s: %s", atoms.info.get("_ConfigSet_loc"), exc
-            )
+            logger.warning("optimize: calculator failed on %s: %s", atoms.info.get(LOC_KEY), exc)
             result = None
         results.append(result)
     return results

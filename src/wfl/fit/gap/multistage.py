@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from expyre.atomicfile import write_atomic
 from wfl.autoparallelize.single_job import select_single_job_remote_info
 from wfl.fit.gap import simple
 from wfl.fit.tasks import (
@@ -268,7 +269,5 @@ def fit(
 
 
 def _write_marker(task: FitTask) -> None:
-    tmp = task.record_path.with_name(task.record_path.name + ".tmp")
     record = {"digest": task.digest, "finished": time.time(), "job_id": None}
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, task.record_path)
+    write_atomic(task.record_path, json.dumps(record, indent=1))
