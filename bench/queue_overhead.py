@@ -7,7 +7,7 @@ raw (``sbatch --wrap`` / ``qsub -b y`` / a detached subprocess for ``local``, th
 ``squeue``/``qstat``/``poll()`` every 0.25 s until all are gone, then read the outputs: the
 floor), expyre (``ExPyRe.start`` each, ``wait_for_jobs``, ``get_results``) and wfl (``wfl.map``
 with ``num_inputs_per_queued_job=1``). Status calls are counted (expyre/wfl: calls of
-``expyre.system.System.status``; raw: polls). Every row runs in its own fresh project
+``expyre.system.System.queue_states``; raw: polls). Every row runs in its own fresh project
 (EXPYRE_ROOT in a temporary directory) so no job is reused; Slurm and SGE rows need the CI
 daemons (``bash ci/start-slurm.sh``, ``bash ci/start-sge.sh``) and are skipped otherwise.
 """
@@ -52,7 +52,7 @@ def _counting_status(original: Callable) -> Callable:
     return status
 
 
-System.status = _counting_status(System.status)
+System.queue_states = _counting_status(System.queue_states)
 
 
 def write_config(root: Path) -> None:

@@ -149,9 +149,9 @@ def test_plain_and_packed_jobs_share_one_status_query_per_poll(project, tmp_path
     packed = _chunks(tmp_path, [82, 83, 84], seconds=30.0)
     start_packed(packed, ONE_CORE, max_allocations=2, partial_node=True)
     calls = []
-    original = System.status
+    original = System.queue_states
     monkeypatch.setattr(
-        System, "status", lambda self, ids: calls.append(ids) or original(self, ids)
+        System, "queue_states", lambda self, ids: calls.append(ids) or original(self, ids)
     )
     refresh_jobs(plain + packed)
     assert len(calls) == 1  # one query for 2 plain jobs and 2 allocations of 3 chunks
