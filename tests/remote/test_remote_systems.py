@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from remote_jobs import job_environment, sleep_for, square
 
+import wfl  # noqa: F401 - registers itself: the preflight then checks it on each system
 from expyre.func import ExPyRe, RemoteJobError
 from expyre.poll import refresh_jobs, wait_for_jobs
 from expyre.preflight import check_system
