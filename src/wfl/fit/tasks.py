@@ -25,6 +25,7 @@ from typing import Any
 from ase import Atoms
 
 from expyre.atomicfile import write_atomic
+from expyre.fingerprint import code_fingerprint
 from expyre.keys import argument_digest
 
 RECORD_SUFFIX = ".wfl-fit.json"
@@ -52,6 +53,12 @@ class FitTask:
     @property
     def record_path(self) -> Path:
         return self.record if self.record is not None else record_path(self.output_path)
+
+    @property
+    def code(self) -> str:
+        """Fingerprint of the fit's code: its function and what that reaches in user code and
+        wfl (installed packages by version), as for an operation's completion record."""
+        return code_fingerprint(self.function)
 
 
 def canonical_configs(configs) -> list[Atoms]:
@@ -106,14 +113,17 @@ def finished_output(task: FitTask, overwrite: bool = False) -> Path | None:
             stacklevel=3,
         )
         return task.output_path
-    recorded = json.loads(rec.read_text()).get("digest")
-    if recorded != task.digest:
-        raise ValueError(
-            f"{task.output_path} was fitted with different parameters or fitting configurations "
-            "than this call; pass overwrite=True to refit, or delete it (and its "
-            f"{rec.name}) or choose another output name."
-        )
-    return task.output_path
+    record = json.loads(rec.read_text())
+    if record.get("digest") != task.digest:
+        what = "different parameters or fitting configurations"
+    elif record.get("code", task.code) != task.code:  # records before code was kept: reuse
+        what = "different code (the fit function, a function it calls, or an installed package)"
+    else:
+        return task.output_path
+    raise ValueError(
+        f"{task.output_path} was fitted with {what} than this call; pass overwrite=True to "
+        f"refit, or delete it (and its {rec.name}) or choose another output name."
+    )
 
 
 def collect_outputs(directory: Path, names: Iterable[str], started: float) -> dict:
@@ -156,6 +166,7 @@ def write_outputs(task: FitTask, result: dict, stdout_text: str | None = None) -
         task.stdout_file.write_text(stdout_text)
     record = {
         "digest": task.digest,
+        "code": task.code,
         "files": ordered,
         "started": result.get("started"),
         "finished": result.get("finished"),

@@ -269,5 +269,5 @@ def fit(
 
 
 def _write_marker(task: FitTask) -> None:
-    record = {"digest": task.digest, "finished": time.time(), "job_id": None}
+    record = {"digest": task.digest, "code": task.code, "finished": time.time(), "job_id": None}
     write_atomic(task.record_path, json.dumps(record, indent=1))
