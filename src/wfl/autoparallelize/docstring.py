@@ -1,4 +1,10 @@
-"""Build the docstring of a public autoparallelized wrapper from its operation's docstring."""
+"""The docstring and signature of a public autoparallelized wrapper, from its operation's.
+
+A wrapper is written ``def optimize(*args, **kwargs): return autoparallelize(_optimize, ...)``
+so that every operation shares one argument convention; its help text and its
+``inspect.signature`` (what ``help()``, IPython/Jupyter completion and documentation tools
+show) are built here from the operation itself, so they cannot drift from it.
+"""
 
 from __future__ import annotations
 
@@ -37,14 +43,16 @@ def autoparallelize_docstring(
     input_iterable_type: str = "Atoms",
     input_arg: int | str = 0,
 ) -> Callable:
-    """Give ``wrapped_func`` a docstring: ``wrappable_func``'s, with inputs/outputs/autopara_info.
+    """Give ``wrapped_func`` ``wrappable_func``'s docstring and signature, with
+    inputs/outputs/autopara_info.
 
     The parameters have wfl 0.3.5's names, for wrappers that pass them by keyword.
 
     Parameters
     ----------
     wrapped_func : callable
-        The public function calling ``autoparallelize(op, ...)``; its ``__doc__`` is set.
+        The public function calling ``autoparallelize(op, ...)``; its ``__doc__`` and
+        ``__signature__`` are set.
     wrappable_func : callable
         The operation over a list of items, with a numpy-style docstring whose first
         parameter is that list.
@@ -80,4 +88,34 @@ def autoparallelize_docstring(
     ]
     parts += [f"{title}\n{'-' * len(title)}\n{body}" for title, body in sections.items()]
     wrapper.__doc__ = "\n\n".join(parts) + "\n"
+    wrapper.__signature__ = autoparallelized_signature(op)
     return wrapper
+
+
+def autoparallelized_signature(op: Callable) -> inspect.Signature:
+    """The signature a wrapper of ``op`` accepts: ``(inputs, outputs, <op's other parameters>,
+    *, autopara_info=None)`` -- ``op``'s first parameter (the items) is replaced by the two."""
+    kind = inspect.Parameter
+    rest = list(inspect.signature(op).parameters.values())[1:]
+    # the caller gives one generator; each item gets its own child of it
+    rest = [
+        p.replace(annotation="numpy.random.Generator | None") if p.name == "rng" else p
+        for p in rest
+    ]
+    variadic_kw = [p for p in rest if p.kind is kind.VAR_KEYWORD]
+    rest = [p for p in rest if p.kind is not kind.VAR_KEYWORD]
+    if any(p.name == "autopara_info" for p in rest):
+        raise ValueError(f"{op.__qualname__} has its own 'autopara_info' parameter; rename it")
+    params = [
+        kind("inputs", kind.POSITIONAL_OR_KEYWORD, annotation="ConfigSet"),
+        kind("outputs", kind.POSITIONAL_OR_KEYWORD, annotation="OutputSpec"),
+        *rest,
+        kind(
+            "autopara_info",
+            kind.KEYWORD_ONLY,
+            default=None,
+            annotation="AutoparaInfo | dict | None",
+        ),
+        *variadic_kw,
+    ]
+    return inspect.Signature(params, return_annotation="ConfigSet")

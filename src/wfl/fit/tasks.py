@@ -27,6 +27,7 @@ from ase import Atoms
 from expyre.atomicfile import write_atomic
 from expyre.fingerprint import code_fingerprint
 from expyre.keys import argument_digest
+from wfl.configset import LOC_KEY, ConfigSet
 
 RECORD_SUFFIX = ".wfl-fit.json"
 
@@ -70,8 +71,6 @@ def canonical_configs(configs) -> list[Atoms]:
     the same structures passed as a file or as a list give the same digest.
     """
     if isinstance(configs, str | os.PathLike):
-        from wfl.configset import LOC_KEY, ConfigSet
-
         configs = ConfigSet(configs)
     out = []
     for at in configs:
