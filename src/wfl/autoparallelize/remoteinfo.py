@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from expyre.resources import Resources
 from expyre.units import parse_time
@@ -29,6 +30,7 @@ _STRING_LIST_FIELDS = {
 }
 
 
+@dataclasses.dataclass(eq=True, repr=True)
 class RemoteInfo:
     """Resources and job settings for running an autoparallelized operation as queued jobs.
 
@@ -96,77 +98,35 @@ class RemoteInfo:
         chunk is halved until one item is left.
     """
 
-    def __init__(
-        self,
-        sys_name: str | None,
-        job_name: str,
-        resources: Resources | Mapping[str, Any],
-        num_inputs_per_queued_job: int = -100,
-        pre_cmds: Iterable[str] = (),
-        post_cmds: Iterable[str] = (),
-        env_vars: Iterable[str] = (),
-        input_files: Iterable[str] = (),
-        output_files: Iterable[str] = (),
-        header_extra: Iterable[str] = (),
-        exact_fit: bool = True,
-        partial_node: bool = False,
-        timeout: float | None = None,
-        check_interval: float | None = None,
-        ignore_failed_jobs: bool = False,
-        resubmit_killed_jobs: bool = False,
-        hash_ignore: Iterable[str] = (),
-        max_allocations: int | None = None,
-        job_array: bool = False,
-        failure_policies: Mapping[str, str] | None = None,
-        max_attempts: int = MAX_SUBMISSIONS_PER_JOB,
-    ) -> None:
-        self.sys_name = _check_optional_str("sys_name", sys_name)
-        self.job_name = _check_job_name(job_name)
-        self.resources = _check_resources(resources)
-        self.num_inputs_per_queued_job = _check_chunk(num_inputs_per_queued_job)
-        self.pre_cmds = _check_string_list("pre_cmds", pre_cmds)
-        self.post_cmds = _check_string_list("post_cmds", post_cmds)
-        self.env_vars = _check_env_vars(_check_string_list("env_vars", env_vars))
-        self.input_files = _check_string_list("input_files", input_files)
-        self.output_files = _check_string_list("output_files", output_files)
-        self.header_extra = _check_string_list("header_extra", header_extra)
-        self.hash_ignore = _check_string_list("hash_ignore", hash_ignore)
-        self.exact_fit = _check_bool("exact_fit", exact_fit)
-        self.partial_node = _check_bool("partial_node", partial_node)
-        self.ignore_failed_jobs = _check_bool("ignore_failed_jobs", ignore_failed_jobs)
-        self.resubmit_killed_jobs = _check_bool("resubmit_killed_jobs", resubmit_killed_jobs)
-        self.failure_policies = check_failure_policies(failure_policies)
-        self.max_attempts = check_max_attempts(max_attempts)
-        self.timeout = None if timeout is None else _check_seconds("timeout", timeout)
-        self.check_interval = (
-            None if check_interval is None else _check_seconds("check_interval", check_interval)
-        )
-        self.max_allocations = _check_max_allocations(max_allocations)
-        self.job_array = _check_bool("job_array", job_array)
+    sys_name: str | None
+    job_name: str
+    resources: Resources | Mapping[str, Any]
+    num_inputs_per_queued_job: int = -100
+    pre_cmds: list[str] = dataclasses.field(default_factory=list)
+    post_cmds: list[str] = dataclasses.field(default_factory=list)
+    env_vars: list[str] = dataclasses.field(default_factory=list)
+    input_files: list[str] = dataclasses.field(default_factory=list)
+    output_files: list[str] = dataclasses.field(default_factory=list)
+    header_extra: list[str] = dataclasses.field(default_factory=list)
+    exact_fit: bool = True
+    partial_node: bool = False
+    timeout: float | None = None
+    check_interval: float | None = None
+    ignore_failed_jobs: bool = False
+    resubmit_killed_jobs: bool = False
+    hash_ignore: list[str] = dataclasses.field(default_factory=list)
+    max_allocations: int | None = None
+    job_array: bool = False
+    failure_policies: dict[str, str] | None = None
+    max_attempts: int = MAX_SUBMISSIONS_PER_JOB
 
-    FIELDS = [
-        "sys_name",
-        "job_name",
-        "resources",
-        "num_inputs_per_queued_job",
-        "pre_cmds",
-        "post_cmds",
-        "env_vars",
-        "input_files",
-        "output_files",
-        "header_extra",
-        "exact_fit",
-        "partial_node",
-        "timeout",
-        "check_interval",
-        "ignore_failed_jobs",
-        "resubmit_killed_jobs",
-        "hash_ignore",
-        "max_allocations",
-        "job_array",
-        "failure_policies",
-        "max_attempts",
-    ]
+    #: the field names, in order (the keys ``from_value`` accepts)
+    FIELDS: ClassVar[list[str]]
+
+    def __post_init__(self) -> None:
+        # every field is checked and normalised (private copies, times in seconds) here
+        for name, check in _CHECKS.items():
+            setattr(self, name, check(name, getattr(self, name)))
 
     @classmethod
     def from_value(
@@ -218,13 +178,6 @@ class RemoteInfo:
         n = self.num_inputs_per_queued_job
         return n if n > 0 else -n * max(1, int(num_inputs_per_python_subprocess))
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RemoteInfo) and self.as_dict() == other.as_dict()
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
-        return f"RemoteInfo({args})"
-
 
 # ----------------------------------------------------------------------------- validation
 
@@ -235,13 +188,13 @@ def _check_optional_str(name: str, value: Any) -> str | None:
     return value
 
 
-def _check_job_name(value: Any) -> str:
+def _check_job_name(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"RemoteInfo job_name must be a non-empty string, got {value!r}")
     return value
 
 
-def _check_resources(value: Any) -> Any:
+def _check_resources(name: str, value: Any) -> Any:
     if isinstance(value, Resources):
         return copy.deepcopy(value)
     if not isinstance(value, Mapping):
@@ -254,7 +207,7 @@ def _check_resources(value: Any) -> Any:
     return copy.deepcopy(dict(value))
 
 
-def _check_max_allocations(value: Any) -> int | None:
+def _check_max_allocations(name: str, value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -265,7 +218,7 @@ def _check_max_allocations(value: Any) -> int | None:
     return value
 
 
-def _check_chunk(value: Any) -> int:
+def _check_chunk(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value == 0:
         raise ValueError(
             "RemoteInfo num_inputs_per_queued_job must be a non-zero integer "
@@ -289,7 +242,8 @@ def _check_string_list(name: str, value: Any) -> list[str]:
     return items
 
 
-def _check_env_vars(items: list[str]) -> list[str]:
+def _check_env_vars(name: str, value: Any) -> list[str]:
+    items = _check_string_list(name, value)
     for item in items:
         name = item.split("=", 1)[0]
         if not _ENV_NAME.match(name):
@@ -306,9 +260,36 @@ def _check_bool(name: str, value: Any) -> bool:
     return value
 
 
-def _check_seconds(name: str, value: Any) -> float:
+def _check_seconds(name: str, value: Any) -> float | None:
+    if value is None:  # no limit / adaptive
+        return None
     if isinstance(value, str):
         value = parse_time(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ValueError(f"RemoteInfo {name} must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def _check_policies(name: str, value: Any) -> dict[str, str]:
+    return check_failure_policies(value)
+
+
+_CHECKS = {
+    "sys_name": _check_optional_str,
+    "job_name": _check_job_name,
+    "resources": _check_resources,
+    "num_inputs_per_queued_job": _check_chunk,
+    **{name: _check_string_list for name in _STRING_LIST_FIELDS},
+    "env_vars": _check_env_vars,
+    "exact_fit": _check_bool,
+    "partial_node": _check_bool,
+    "ignore_failed_jobs": _check_bool,
+    "resubmit_killed_jobs": _check_bool,
+    "job_array": _check_bool,
+    "failure_policies": _check_policies,
+    "max_attempts": lambda name, value: check_max_attempts(value),
+    "timeout": _check_seconds,
+    "check_interval": _check_seconds,
+    "max_allocations": _check_max_allocations,
+}
+RemoteInfo.FIELDS = [field.name for field in dataclasses.fields(RemoteInfo)]
