@@ -112,6 +112,10 @@ def _gap(path: str) -> str | None:
 def _missing_params(recorded: list[str] | None, obj) -> list[str]:
     if not recorded:
         return []
+    if recorded == ["args", "kwargs"]:
+        # the reference's pass-through wrapper ``f(*args, **kwargs)`` of an operation: ours
+        # shows the operation's parameters by name instead (tested in test_operation_signatures)
+        return []
     try:
         params = inspect.signature(obj).parameters
     except (TypeError, ValueError):
