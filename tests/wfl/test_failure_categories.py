@@ -260,3 +260,21 @@ def test_a_request_the_user_changed_wins_over_a_policys_earlier_raise(local_queu
         )  # fmt: skip
         (row,) = _rows(local_queue).values()
         assert json.loads(row["info"])["request"]["max_time_s"] == expected
+
+
+def test_a_packed_chunk_reset_by_the_user_runs_again_on_rerun(local_queue):
+    from click.testing import CliRunner
+
+    from expyre.cli import cli
+
+    info = _info("again", max_allocations=1)
+    wfl_map(ConfigSet(_configs(1)), OutputSpec(), _identity, autopara_info={"remote_info": info})
+    (row,) = _rows(local_queue).values()
+    result = CliRunner().invoke(cli, ["reset_status", "-i", row["id"], "-y"])
+    assert result.exit_code == 0, result.output
+    out = wfl_map(
+        ConfigSet(_configs(1)), OutputSpec(), _identity, autopara_info={"remote_info": info}
+    )
+    assert [at.info["id"] for at in out] == [0]
+    (row,) = _rows(local_queue).values()
+    assert row["n_submissions"] == 2 and row["status"] == "processed"
