@@ -304,6 +304,16 @@ def parse_system(name: str, raw: Any, source: str) -> SystemConfig:
             raise ConfigError(
                 f"{where}: key {key!r} has the wrong type ({type(value).__name__}: {value!r})"
             )
+    _check_values(raw, where)
+    if raw.get("remsh_cmd") is not None:
+        try:
+            if not shlex.split(raw["remsh_cmd"]):
+                raise ValueError("it is empty")
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}: key 'remsh_cmd' is {raw['remsh_cmd']!r}, not a command ({exc}); "
+                'write it as shell words, e.g. "ssh -p 2222"'
+            ) from None
     for key in ("header", "commands", "pre_submit_cmds"):
         if not all(isinstance(line, str) for line in raw.get(key, [])):
             raise ConfigError(f"{where}: key {key!r} must be a list of strings")
@@ -337,6 +347,52 @@ def parse_system(name: str, raw: Any, source: str) -> SystemConfig:
         or (shlex.quote(sys.executable) if not host else "python3"),
         source=source,
     )
+
+
+#: sample values of every field a header line may use, to find a bad line when the file
+#: is read rather than when the first job is submitted
+_HEADER_SAMPLE_FIELDS = {
+    "num_nodes": 1,
+    "num_cores": 1,
+    "num_cores_per_node": 1,
+    "partition": "p",
+    "id": "job",
+    "job_name": "job",
+    "max_time": "1:00:00",
+    "max_time_s": 3600,
+    "max_mem_kB": 1,
+}
+
+
+def _check_values(raw: dict, where: str) -> None:
+    """Refuse values that would otherwise be silently replaced or misread.
+
+    An empty ``host`` would make a cluster system run on this machine, an empty
+    ``python_cmd`` or ``rundir`` would quietly fall back to a default, and a header line
+    with an unknown ``{field}`` would only fail when the first job is submitted.
+    """
+    for key, meaning, fix in (
+        ("host", "the machine to ssh to", "use null for this machine, or '[user@]host'"),
+        ("python_cmd", "the python that runs jobs", "remove the key, or give e.g. 'python3'"),
+        ("rundir", "where jobs run", "remove the key, or give a directory"),
+    ):
+        if isinstance(raw.get(key), str) and not raw[key].strip():
+            raise ConfigError(f"{where}: key {key!r} ({meaning}) is empty; {fix}")
+    if (
+        isinstance(raw.get("rundir"), str)
+        and raw["rundir"].startswith("~")
+        and not (raw["rundir"] == "~" or raw["rundir"].startswith("~/"))
+    ):
+        raise ConfigError(
+            f"{where}: key 'rundir' is {raw['rundir']!r}; '~user' is not supported, give a "
+            "path relative to the home directory ('~/runs' or 'runs') or an absolute one"
+        )
+    from expyre.jobscript import format_header_lines  # jobscript needs no config
+
+    try:
+        format_header_lines(raw.get("header", []), _HEADER_SAMPLE_FIELDS, "header")
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _parse_partition(name: str, raw: Any, where: str) -> PartitionConfig:

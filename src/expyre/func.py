@@ -31,6 +31,7 @@ from expyre import runner, stagedir
 from expyre.atomicfile import write_atomic
 from expyre.attempts import attempt_record, request_summary
 from expyre.config import ProjectConfig, load_config
+from expyre.envvars import check_environment
 from expyre.errors import (
     ExPyReJobDiedError,
     ExPyReTimeoutError,
@@ -126,6 +127,7 @@ class ExPyRe:
             raise TypeError(f"ExPyRe {name!r}: function={function!r} is not callable")
         args, kwargs = list(args), dict(kwargs or {})
         input_files = [str(f) for f in input_files]
+        check_environment()  # a bad variable is an error now, not after the queue wait
         self._config = load_config()
         self._db = jobs_db(self._config)
         base_dir = os.getcwd()

@@ -33,6 +33,7 @@ from expyre.attempts import attempt_record
 from expyre.dbpaths import PATH_COLUMNS, PATH_INFO_KEYS, to_absolute, to_stored
 from expyre.dbschema import SCHEMA_VERSION, NewerSchemaError, create_or_migrate
 from expyre.lifecycle import ALLOWED_TRANSITIONS, IllegalTransition, JobState, Move, check_move
+from expyre.envvars import lock_patience_s
 
 if TYPE_CHECKING:
     from expyre.config import ProjectConfig
@@ -88,10 +89,11 @@ _COLUMNS = [
 ]
 _UPDATABLE = frozenset(_COLUMNS) - {"id", "status", "created_at"}
 
-# How long to keep retrying when another process holds the write lock, seconds: long enough
-# for any real transaction of another driver, short enough that a lock nobody will ever
-# release (a dead process on a filesystem that keeps its locks) becomes a clear error.
-_LOCK_PATIENCE_S = float(os.environ.get("EXPYRE_DB_LOCK_PATIENCE", "600"))
+# How long to keep retrying when another process holds the write lock, seconds
+# (EXPYRE_DB_LOCK_PATIENCE, default 600): long enough for any real transaction of another
+# driver, short enough that a lock nobody will ever release (a dead process on a filesystem
+# that keeps its locks) becomes a clear error. Read when a database is opened, not at
+# import, so a bad value is an error naming the variable, not a failed import.
 
 
 class JobsDBError(RuntimeError):
@@ -139,7 +141,7 @@ class JobsDB:
                     self.path, timeout=60.0, isolation_level=None, check_same_thread=False
                 )
                 conn.row_factory = sqlite3.Row
-                busy_ms = int(1000 * min(60.0, _LOCK_PATIENCE_S))
+                busy_ms = int(1000 * min(60.0, lock_patience_s()))
                 conn.execute(f"PRAGMA busy_timeout={busy_ms}")
                 _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -167,7 +169,7 @@ class JobsDB:
             msg = str(exc).lower()
             if "locked" in msg or "busy" in msg:
                 raise JobsDBError(
-                    f"the jobs database {self.path} stayed locked for {_LOCK_PATIENCE_S:.0f} s "
+                    f"the jobs database {self.path} stayed locked for {lock_patience_s():.0f} s "
                     f"({exc}). Another process is holding its write lock: a driver or `xpr` "
                     "of this project that is still running (wait for it), or a dead one whose "
                     "lock was never released (a network filesystem can keep it). "
@@ -598,7 +600,7 @@ def _retry_locked(action: Any) -> Any:
     busy_timeout covers most waits; this catches the cases sqlite reports immediately
     (e.g. WAL recovery by another process) so "database is locked" never reaches users.
     """
-    deadline = time.monotonic() + _LOCK_PATIENCE_S
+    deadline = time.monotonic() + lock_patience_s()
     delay = 0.05
     while True:
         try:

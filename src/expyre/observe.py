@@ -9,7 +9,6 @@ period. Shared by plain jobs (:mod:`expyre.poll`) and packed chunks (:mod:`expyr
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -27,13 +26,9 @@ __all__ = ["died_grace_s", "fetch_back", "observe", "read_outcome", "settle"]
 
 def died_grace_s() -> float:
     """Seconds a job may be out of the queue without a result before it is ``died``."""
-    text = os.environ.get("EXPYRE_DIED_GRACE", "60")
-    try:
-        return max(0.0, float(text))
-    except ValueError as exc:
-        raise ValueError(
-            f"EXPYRE_DIED_GRACE={text!r} is not a number of seconds; set e.g. EXPYRE_DIED_GRACE=60"
-        ) from exc
+    from expyre.envvars import env_seconds
+
+    return env_seconds("EXPYRE_DIED_GRACE", 60.0)
 
 
 def fetch_back(job: ExPyRe, system: System) -> None:

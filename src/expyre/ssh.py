@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 
+from expyre.envvars import remote_shell_argv
 from expyre.privatedir import NotPrivateError, private_dir
 from expyre.transport import retry_policy
 
@@ -90,9 +91,7 @@ class SshTransport:
             )
         self.host = host
         self.where = host
-        self.remsh_argv = shlex.split(remsh_cmd or os.environ.get("EXPYRE_RSH") or "ssh")
-        if not self.remsh_argv:
-            raise ValueError(f"remsh_cmd {remsh_cmd!r} is empty; use e.g. 'ssh'")
+        self.remsh_argv = remote_shell_argv(remsh_cmd)
         self.persist_s = int(persist_s)
         self.connect_timeout_s = int(connect_timeout_s)
         self._lock = threading.Lock()

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from expyre.config import ProjectConfig, SystemConfig, load_config
+from expyre.envvars import env_flag
 from expyre.schedulers import QueueState, Scheduler, get_scheduler
 from expyre.transport import LocalTransport, Transport, retry_policy
 
@@ -30,7 +31,7 @@ class SystemCommandError(RuntimeError):
 
 
 def _trace(message: str) -> None:
-    if os.environ.get("EXPYRE_TIMING_VERBOSE"):
+    if env_flag("EXPYRE_TIMING_VERBOSE"):
         print(f"expyre timing: {message}", file=sys.stderr, flush=True)
 
 
@@ -78,6 +79,12 @@ class System:
             if rundir is None and self.is_local:
                 return None
             rundir = rundir or "expyre_rundir"
+            if rundir == "~" or rundir.startswith("~/"):
+                # "~/runs" means the home directory where jobs run; a bare join would make
+                # a directory literally called "~"
+                rundir = rundir[2:] or "."
+                base = str(Path.home()) if self.is_local else self._remote_home()
+                rundir = posixpath.normpath(posixpath.join(base, rundir))
             if not posixpath.isabs(rundir):
                 base = str(self.root) if self.is_local else self._remote_home()
                 rundir = posixpath.join(base, rundir)

@@ -6,6 +6,7 @@ Only these three operations. ``LocalTransport`` runs on this machine; the ssh tr
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -70,14 +71,21 @@ def retry_policy() -> tuple[int, float]:
 
     Raises
     ------
-    ValueError
-        If ``EXPYRE_RETRY`` is not two numbers.
+    expyre.envvars.EnvVarError
+        If ``EXPYRE_RETRY`` is not a number of tries and a number of seconds.
     """
-    text = os.environ.get("EXPYRE_RETRY", "3 5")
+    from expyre.envvars import EnvVarError
+
+    text = os.environ.get("EXPYRE_RETRY", "").strip() or "3 5"
     try:
-        tries, wait = text.split()
-        return max(1, int(tries)), max(0.0, float(wait))
-    except ValueError as exc:
-        raise ValueError(
-            f"EXPYRE_RETRY={text!r} is not 'TRIES SECONDS'; set it like EXPYRE_RETRY='3 5'"
-        ) from exc
+        tries_text, wait_text = text.split()
+        tries, wait = int(tries_text), float(wait_text)
+    except ValueError:
+        tries, wait = 0, math.nan
+    if tries < 1 or not math.isfinite(wait) or wait < 0:
+        raise EnvVarError(
+            f"environment variable EXPYRE_RETRY={text!r} is not 'TRIES SECONDS' (a whole "
+            "number of tries, at least 1, and the seconds between them); set it like "
+            "EXPYRE_RETRY='3 5', or unset it for that default"
+        )
+    return tries, wait

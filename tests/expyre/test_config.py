@@ -170,3 +170,39 @@ def test_queues_is_a_synonym_of_partitions(scope, monkeypatch):
     sge = {"scheduler": "sge", "queues": {"all.q": {"num_cores": 16}}}
     _write(scope / "home/.expyre/config.json", {"systems": {"g": sge}})
     assert load_config().systems["g"].partitions["all.q"].num_cores == 16
+
+
+@pytest.mark.parametrize(
+    "extra,words",
+    [
+        ({"host": ""}, ["'host'", "is empty", "use null for this machine"]),
+        ({"host": "  "}, ["'host'", "is empty"]),
+        ({"python_cmd": ""}, ["'python_cmd'", "is empty", "remove the key"]),
+        ({"rundir": ""}, ["'rundir'", "is empty"]),
+        ({"rundir": "~bob/runs"}, ["'rundir'", "'~bob/runs'", "'~/runs'"]),
+        ({"header": ["#SBATCH --x={num_core}"]}, ["header line", "num_core", "num_cores"]),
+        ({"remsh_cmd": "ssh -o 'Opt"}, ["'remsh_cmd'", "not a command", "ssh -p 2222"]),
+    ],
+)
+def test_config_values_that_would_be_silently_replaced_are_errors(tmp_path, extra, words):
+    """An empty host made a cluster system run on this machine; an empty python_cmd or
+    rundir fell back to a default; a bad header field failed only at the first submission."""
+    path = tmp_path / "config.json"
+    system = {"scheduler": "slurm", "partitions": {"p": {"num_cores": 2}}, **extra}
+    path.write_text(json.dumps({"systems": {"s": system}}))
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    message = str(info.value)
+    assert str(path) in message and "system 's'" in message
+    for word in words:
+        assert word in message
+
+
+def test_rundir_under_the_home_directory_is_expanded(tmp_path, monkeypatch):
+    from expyre.system import get_system
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    system = {"host": None, "scheduler": "slurm", "rundir": "~/runs"}
+    system["partitions"] = {"p": {"num_cores": 2}}
+    (tmp_path / "config.json").write_text(json.dumps({"systems": {"s": system}}))
+    assert get_system("s", load_config(tmp_path)).rundir == str(tmp_path / "home" / "runs")

@@ -130,6 +130,19 @@ def test_unmatched_call_says_so_at_once_naming_its_keys_and_the_nearest_key(monk
     assert _relax_step(info) is not None  # a matching call is fine in strict mode
 
 
+def test_strict_mode_with_a_mistyped_value_is_an_error_not_off(monkeypatch):
+    """ "WFL_EXPYRE_INFO_STRICT=ture" used to mean "not strict": the call ran here anyway."""
+    from wfl.autoparallelize import select
+
+    monkeypatch.setattr(select, "_cache", {})
+    monkeypatch.setenv("WFL_EXPYRE_INFO", json.dumps({"calculators/generic.py::calculate": RI}))
+    monkeypatch.setenv("WFL_EXPYRE_INFO_STRICT", "ture")
+    info = _Info()
+    info.remote_label = "relax_bulk"
+    with pytest.raises(ValueError, match=r"WFL_EXPYRE_INFO_STRICT='ture' is neither on nor off"):
+        _relax_step(info)
+
+
 def test_bad_remote_info_in_a_key_names_the_key():
     with pytest.raises(ValueError, match="key 'minim.py::run'.*unknown RemoteInfo key"):
         ExpyreInfoSelection(json.dumps({"minim.py::run": dict(RI, num_cores=3)}))

@@ -92,6 +92,12 @@ def cli(ctx: click.Context, root: str | None, dbfile: str | None) -> None:
       xpr check SYSTEM               preflight + one tiny job on SYSTEM
       xpr plan -- python wf.py       what wf.py would submit (submits nothing)
     """
+    from expyre.envvars import EnvVarError, check_environment
+
+    try:
+        check_environment()  # a typo in a variable is reported before any command runs
+    except EnvVarError as exc:
+        raise click.ClickException(str(exc)) from None
     ctx.obj = Project(root, dbfile)
 
 

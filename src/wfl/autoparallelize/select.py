@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from expyre.envvars import env_flag
 from wfl.autoparallelize.autoparainfo import AutoparaInfo
 from wfl.autoparallelize.remoteinfo import RemoteInfo
 
@@ -330,7 +331,7 @@ def _report_unmatched(
         f"{selection.source} is set but no key matches this call, so it runs HERE, not in a "
         f"queue: the call's keys are {own}{hint}"
     )
-    if os.environ.get(STRICT_ENV_VAR, "").strip().lower() in ("1", "true", "yes"):
+    if env_flag(STRICT_ENV_VAR):  # a typo in the value is an error, not "not strict"
         raise ValueError(
             f"{message}. {STRICT_ENV_VAR} is set, so this is an error: fix the key (or add "
             f"one of the call's keys to {selection.source}), or unset {STRICT_ENV_VAR} to let "
