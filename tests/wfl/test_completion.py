@@ -172,3 +172,35 @@ def test_skip_works_across_fresh_interpreters(tmp_path):
     # a rerun that recomputed would have renamed a new file into place
     assert out.stat().st_ino == inode
     assert len(ConfigSet(out)) == 8
+
+
+FLAKY = set()  # ids of items whose first attempt fails (the op returns None for them)
+
+
+def _flaky_shift(atoms, dx):
+    CALLS.append(atoms.info["id"])
+    if atoms.info["id"] in FLAKY:
+        FLAKY.discard(atoms.info["id"])  # fails once, succeeds when retried
+        return None
+    atoms.positions[:, 0] += dx
+    return atoms
+
+
+def test_skipped_failed_items_leave_the_outputs_incomplete_so_a_rerun_retries(tmp_path, capfd):
+    """skip_failed drops an item the operation failed on; the outputs without it are not
+    the operation's complete result, so the rerun must run it again instead of skipping."""
+    configs = perturbed_cu_cells(4)
+    FLAKY.clear()
+    FLAKY.add(configs[2].info["id"])
+    first = list(_run(tmp_path, configs, func=_flaky_shift))
+    assert len(first) == 3 and len(CALLS) == 4
+    err = capfd.readouterr().err
+    assert "1 of 4 items failed" in err and "rerun" in err
+
+    CALLS.clear()
+    second = list(_run(tmp_path, configs, func=_flaky_shift))
+    assert "already complete" not in capfd.readouterr().err
+    assert len(second) == 4 and configs[2].info["id"] in CALLS  # retried, now present
+    CALLS.clear()
+    assert len(list(_run(tmp_path, configs, func=_flaky_shift))) == 4
+    assert CALLS == []  # complete now: the third run is skipped

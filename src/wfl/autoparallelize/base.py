@@ -12,8 +12,8 @@ The life of a call, in one direction:
 5. results = :func:`~wfl.autoparallelize.pool.run_items` (local pool) or ``run_queued``
    (queued jobs) -- decided by :func:`_choose_remote_info` alone,
 6. store each result at its own input's location, close the outputs with the record
-   (marked incomplete when queued jobs failed under ``ignore_failed_jobs``, so a rerun
-   retries them),
+   (marked incomplete when items failed -- dropped by ``skip_failed``, or from queued jobs
+   that failed under ``ignore_failed_jobs`` -- so a rerun retries them),
 7. return the outputs as a ConfigSet.
 """
 
@@ -203,11 +203,20 @@ def _run(
 
         results = run_queued(op, items, locs, item_rngs, outputs, args, kwargs, info, remote_info)
     n_failed = store_results(outputs, results, locs, info.skip_failed)
+    n_job_failed = _count_failed_job_items(results)
     if n_failed:
         logger.warning(
             "%s: %d of %d items failed and were skipped", op.__qualname__, n_failed, len(items)
         )
-    n_job_failed = _count_failed_job_items(results)
+        # outputs without some items are not this operation's result: like failed jobs,
+        # skipped items leave the record "incomplete", so a rerun tries them again instead
+        # of skipping the step for good
+        print(
+            f"wfl: {op.__qualname__}: {n_failed} of {len(items)} items failed (the operation "
+            "returned None for them; skip_failed left them out of the outputs); the outputs "
+            "are marked incomplete: rerun the script to retry them",
+            file=sys.stderr,
+        )
     if n_job_failed:
         # a failed job is not an answer: the record says "incomplete", so the rerun redoes
         # the operation, reusing every finished job and resubmitting only the failed ones
@@ -218,7 +227,8 @@ def _run(
             "to retry only those items (finished jobs are reused)",
             file=sys.stderr,
         )
-        outputs.close(completion_record={**key, **incomplete_marker(n_job_failed)})
+    if n_failed or n_job_failed:
+        outputs.close(completion_record={**key, **incomplete_marker(n_failed + n_job_failed)})
     else:
         outputs.close(completion_record=key)
     return outputs.to_ConfigSet()

@@ -5,7 +5,8 @@ holding the operation's key: which operation, a canonical digest of its argument
 of its input configs, and a fingerprint of its code (``expyre.keys``). A rerun whose key
 matches reuses the files; a rerun whose key differs is an error naming what changed, so stale
 results are never silently reused. Files with no record (made elsewhere) are reused with a
-one-line notice. A record marked incomplete (some queued jobs failed and their inputs were
+one-line notice. A record marked incomplete (some items failed: the operation returned None
+for them and ``skip_failed`` left them out, or their queued jobs failed and their inputs were
 stored tagged instead of results) makes the rerun redo the operation: its finished jobs are
 found again and only the failed ones are resubmitted.
 """
@@ -118,7 +119,7 @@ def operation_key(
 
 
 def incomplete_marker(n_failed: int) -> dict[str, Any]:
-    """Fields added to a completion record when ``n_failed`` items came from failed jobs."""
+    """Fields added to a completion record when ``n_failed`` items failed (see module doc)."""
     return {"complete": False, "failed_items": int(n_failed)}
 
 
