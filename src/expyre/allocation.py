@@ -1,7 +1,7 @@
 """What runs inside a packed allocation: ``python -m expyre.allocation PACK_DIR``.
 
 A *pack* is one directory holding ``tasks`` (the job directories of its chunks, one per
-line) and the allocation's own logs. Each allocation of a pack walks the list and, for each
+line, relative to the pack directory) and the allocation's own logs. Each allocation of a pack walks the list and, for each
 chunk, *claims* it by creating the directory ``<job dir>/_expyre_claim`` -- ``mkdir`` is atomic
 on every filesystem jobs share (NFS included), so of all allocations racing for a chunk exactly
 one runs it, with no daemon and no database on the cluster. The claimed chunk runs through its
@@ -67,10 +67,10 @@ def claim(job_dir: Path, allocation: str) -> bool:
     return True
 
 
-def run_chunk(job_dir: Path, in_process: bool = False) -> int:
+def run_chunk(job_dir: Path, in_process: bool = False, project_dir: str | None = None) -> int:
     """Run a claimed chunk (its job script, or a forked child); mark it done; its exit code."""
     if in_process:
-        code = _run_forked(job_dir)
+        code = _run_forked(job_dir, project_dir)
     else:
         with open(job_dir / STDOUT_FILE, "ab") as out, open(job_dir / STDERR_FILE, "ab") as err:
             code = subprocess.call(
@@ -84,7 +84,7 @@ def run_chunk(job_dir: Path, in_process: bool = False) -> int:
     return code
 
 
-def preload(job_dir: Path) -> None:
+def preload(job_dir: Path, project_dir: str | None = None) -> None:
     """Import what a chunk's call needs, once, in the allocation (its forked children share it).
 
     Unpickling the call imports the modules of its function and arguments. Any failure is
@@ -95,13 +95,15 @@ def preload(job_dir: Path) -> None:
     try:
         import expyre.fingerprint  # noqa: F401 - the per-chunk code check needs it
 
-        runner._extend_sys_path(runner._read_meta(job_dir))
+        runner._extend_sys_path(
+            runner._read_meta(job_dir), Path(project_dir) if project_dir else None
+        )
         pickle.loads((job_dir / runner.CALL_FILE).read_bytes())
     except BaseException as exc:  # noqa: BLE001 - the chunk reports it when it runs
         print(f"allocation: preloading {job_dir} failed ({exc!r})", file=sys.stderr, flush=True)
 
 
-def _run_forked(job_dir: Path) -> int:
+def _run_forked(job_dir: Path, project_dir: str | None = None) -> int:
     """Run a chunk's call in a forked child of this allocation; its exit code.
 
     The child is what a chunk job script would have been: its own ``EXPYRE_JOB_ID``, its
@@ -122,7 +124,7 @@ def _run_forked(job_dir: Path) -> int:
             job_id = runner._read_meta(job_dir).get("job_id")
             if job_id:
                 os.environ["EXPYRE_JOB_ID"] = str(job_id)
-            code = runner.run(job_dir)
+            code = runner.run(job_dir, project_dir)
         except BaseException:  # noqa: BLE001 - reported in the chunk's stderr
             import traceback
 
@@ -174,7 +176,10 @@ def _own_task_logs(pack_dir: Path, task: str) -> None:
 
 
 def run_pack(
-    pack_dir: str | os.PathLike, deadline: float | None = None, in_process: bool = False
+    pack_dir: str | os.PathLike,
+    deadline: float | None = None,
+    in_process: bool = False,
+    project_dir: str | None = None,
 ) -> int:
     """Claim and run the pack's chunks until none is left (or time runs short).
 
@@ -199,7 +204,9 @@ def run_pack(
     if task is not None:
         allocation = f"{os.environ.get('SLURM_ARRAY_JOB_ID') or allocation}[{task}]"
         _own_task_logs(pack_dir, task)
-    task_dirs = [Path(line) for line in (pack_dir / TASKS_FILE).read_text().splitlines() if line]
+    # relative to the pack dir (absolute in packs written by older versions)
+    lines = (pack_dir / TASKS_FILE).read_text().splitlines()
+    task_dirs = [pack_dir / line for line in lines if line]
     longest = 0.0
     ran = 0
     for job_dir in task_dirs:
@@ -211,9 +218,9 @@ def run_pack(
         if not claim(job_dir, allocation):
             continue
         if in_process and not ran:
-            preload(job_dir)
+            preload(job_dir, project_dir)
         t0 = time.monotonic()
-        code = run_chunk(job_dir, in_process)
+        code = run_chunk(job_dir, in_process, project_dir)
         longest = max(longest, time.monotonic() - t0)
         ran += 1
         print(f"allocation {allocation}: ran {job_dir} (exit {code})", flush=True)
@@ -227,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     in_process = "--in-process" in argv
     if in_process:
         argv.remove("--in-process")
+    project_dir = None
+    if "--project-dir" in argv[:-1]:  # the project on this machine (see expyre.runner)
+        at = argv.index("--project-dir")
+        project_dir = argv[at + 1]
+        del argv[at : at + 2]
     if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--deadline-in"):
         print(
             "usage: python -m expyre.allocation PACK_DIR [--deadline-in SECONDS] [--in-process]",
@@ -234,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     deadline = time.time() + float(argv[2]) if len(argv) == 3 else None
-    return run_pack(argv[0], deadline, in_process)
+    return run_pack(argv[0], deadline, in_process, project_dir)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from expyre.dbschema import SCHEMA_VERSION, create_or_migrate, relativize_paths
+from expyre.projectid import PROJECT_TABLE
 
 __all__ = ["rebuild"]
 
@@ -81,6 +82,9 @@ def rebuild(path: str | os.PathLike) -> dict[str, int]:
         create_or_migrate(dst, fresh)
         jobs, lost_jobs = _copy_rows(src, dst, "jobs")
         history, lost_history = _copy_rows(src, dst, "state_history")
+        # the project's identity names its remote run directories: keep it (expyre.projectid)
+        dst.execute(PROJECT_TABLE)
+        _copy_rows(src, dst, "project")
         relativize_paths(dst, path.resolve().parent)  # rows copied from an older layout
         dst.execute("COMMIT")
         check = dst.execute("PRAGMA integrity_check").fetchone()[0]

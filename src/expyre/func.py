@@ -31,6 +31,7 @@ from expyre import runner, stagedir
 from expyre.atomicfile import write_atomic
 from expyre.attempts import attempt_record, request_summary
 from expyre.config import ProjectConfig, load_config
+from expyre.dbpaths import project_dir, to_stored
 from expyre.envvars import check_environment
 from expyre.errors import (
     ExPyReJobDiedError,
@@ -324,7 +325,10 @@ class ExPyRe:
             False when another driver submitted it first (this object shows its state).
         """
         row = self._db.begin_submission(
-            self.id, allow_resubmit=resubmit, system=system.name, remote_dir=job_dir
+            self.id,
+            allow_resubmit=resubmit,
+            system=system.name,
+            remote_dir=self.stored_run_dir(system, job_dir),
         )
         if row is None:
             self.refresh()
@@ -525,6 +529,14 @@ class ExPyRe:
                 raise
         self.set_remote_id(remote_id, info={"request": request})
 
+    def stored_run_dir(self, system: System, job_dir: str) -> str:
+        """How the database keeps a run directory: relative to the root when it is on this
+        machine inside the project (a local rundir such as ``runs``), so it moves with the
+        project; a directory on another machine stays as it is."""
+        if not system.is_local:
+            return job_dir
+        return to_stored(job_dir, self._db.root, "project") or job_dir
+
     def prepare_run_dir(
         self, system: System, resources: Resources, header_extra, exact_fit, partial_node
     ) -> tuple[str, dict]:
@@ -539,7 +551,7 @@ class ExPyRe:
             The job directory where it runs, and what the submission asks the scheduler for
             (:func:`expyre.attempts.request_summary`, to store in ``info["request"]``).
         """
-        job_dir = system.job_dir(self.id, self.stage_dir)
+        job_dir = system.job_dir(self.id, self.stage_dir, self._db.project_id)
         info = self._row["info"]
         python_cmd = info.get("python_cmd") or system.config.python_cmd
         # what this submission asks for: kept with the job so that every attempt's request
@@ -559,12 +571,18 @@ class ExPyRe:
             env_vars=info.get("env_vars", []),
             pre_run_commands=info.get("pre_run_commands", []),
             post_run_commands=info.get("post_run_commands", []),
+            # where the project is at this submission (it may have moved or been copied
+            # since the job was staged): the job imports the project's modules from there
+            runner_args=["--project-dir", str(project_dir(self._db.root))]
+            if system.is_local
+            else [],
         )
         script_path = self.stage_dir / runner.SCRIPT_FILE
         write_atomic(script_path, script.encode())
         script_path.chmod(0o700)
         if job_dir != str(self.stage_dir) and self._row["n_submissions"] > 0:
-            system.remove_dir(job_dir)  # no result of an earlier run may leak into this one
+            # no result of an earlier run may leak into this one
+            system.remove_dir(job_dir, self._db.project_id)
         # once per system and python per process: a wrong python fails here, clearly
         check_system(system, python_cmd=python_cmd)
         system.stage_in(self.stage_dir, job_dir)
@@ -769,7 +787,7 @@ class ExPyRe:
             actions.append(
                 (
                     f"remote run directory {remote_dir} on system {self.system_name!r}",
-                    lambda: system.remove_dir(remote_dir),
+                    lambda: system.remove_dir(remote_dir, self._db.project_id),
                 )
             )
         if not remote_only:

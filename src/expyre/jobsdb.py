@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 from expyre.attempts import attempt_record
 from expyre.dbpaths import PATH_COLUMNS, PATH_INFO_KEYS, to_absolute, to_stored
 from expyre.dbschema import SCHEMA_VERSION, NewerSchemaError, create_or_migrate
-from expyre.lifecycle import ALLOWED_TRANSITIONS, IllegalTransition, JobState, Move, check_move
 from expyre.envvars import lock_patience_s
+from expyre.lifecycle import ALLOWED_TRANSITIONS, IllegalTransition, JobState, Move, check_move
+from expyre.projectid import ensure_identity
 
 if TYPE_CHECKING:
     from expyre.config import ProjectConfig
@@ -130,6 +131,7 @@ class JobsDB:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._project_id = ""
 
     # ------------------------------------------------------------------ plumbing
 
@@ -155,6 +157,12 @@ class JobsDB:
                         conn.close()
                         raise
                     _retry_locked(lambda: conn.execute("COMMIT"))
+                self._project_id = ensure_identity(
+                    conn,
+                    self.path,
+                    begin=lambda: _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE")),
+                    commit=lambda: _retry_locked(lambda: conn.execute("COMMIT")),
+                )
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -211,6 +219,13 @@ class JobsDB:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
+
+    @property
+    def project_id(self) -> str:
+        """This project's identity (see :mod:`expyre.projectid`): names its remote run
+        directories, and changes when the project turns out to be a copy."""
+        with self._reading():
+            return self._project_id
 
     # ------------------------------------------------------------------ reading
 

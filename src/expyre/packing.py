@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 from expyre import allocation, runner
 from expyre.atomicfile import write_atomic
+from expyre.dbpaths import project_dir
 from expyre.jobscript import build_job_script
 from expyre.lifecycle import Decision, JobState, Observation
 from expyre.observe import fetch_back, read_outcome, settle
@@ -192,11 +193,15 @@ def _recover_lost_pack(job: ExPyRe, system: System) -> bool:
     return False
 
 
-def _pack_dirs(system: System, config_root: Path, pack_id: str) -> tuple[Path, str]:
-    """(local pack dir, pack dir where the jobs run)."""
+def _pack_dirs(
+    system: System, config_root: Path, pack_id: str, project_id: str
+) -> tuple[Path, str]:
+    """(local pack dir, pack dir where the jobs run: among the project's run directories)."""
     local = config_root / "packs" / pack_id
-    rundir = system.rundir
-    return local, str(local) if rundir is None else posixpath.join(rundir, "_packs", pack_id)
+    project_rundir = system.project_rundir(project_id)
+    if project_rundir is None:
+        return local, str(local)
+    return local, posixpath.join(project_rundir, "_packs", pack_id)
 
 
 def _submit_pack(
@@ -236,9 +241,13 @@ def _submit_pack(
     runner_args = _deadline_args(resources)
     if env_vars is not None:
         runner_args.append("--in-process")
-    local_pack, pack_dir = _pack_dirs(system, todo[0].config.root, pack_id)
+        if system.is_local:  # forked chunks import the project's modules from where it is
+            runner_args += ["--project-dir", str(project_dir(todo[0]._db.root))]
+    local_pack, pack_dir = _pack_dirs(system, todo[0].config.root, pack_id, todo[0]._db.project_id)
     local_pack.mkdir(parents=True)
-    (local_pack / allocation.TASKS_FILE).write_text("".join(f"{d}\n" for d in job_dirs))
+    # relative to the pack: the pack and its chunks move together with a project
+    tasks = "".join(f"{posixpath.relpath(d, pack_dir)}\n" for d in job_dirs)
+    (local_pack / allocation.TASKS_FILE).write_text(tasks)
     script = build_job_script(
         system.config,
         system.scheduler,

@@ -65,8 +65,12 @@ def failure_record(exc: BaseException, stage: str) -> dict[str, Any]:
     }
 
 
-def run(job_dir: str | os.PathLike) -> int:
-    """Run the call staged in ``job_dir``; returns the exit code (see module docstring)."""
+def run(job_dir: str | os.PathLike, project_dir: str | os.PathLike | None = None) -> int:
+    """Run the call staged in ``job_dir``; returns the exit code (see module docstring).
+
+    ``project_dir`` is the project the job belongs to, when it runs on the driver's machine
+    (the driver's modules inside the project are imported from there).
+    """
     job_dir = Path(job_dir).resolve()
     os.chdir(job_dir)
     result_path = job_dir / RESULT_FILE
@@ -78,7 +82,7 @@ def run(job_dir: str | os.PathLike) -> int:
         import cloudpickle
 
         meta = _read_meta(job_dir)
-        _extend_sys_path(meta)
+        _extend_sys_path(meta, Path(project_dir) if project_dir else None)
         call = pickle.loads((job_dir / CALL_FILE).read_bytes())
         function, args, kwargs = call["function"], call["args"], call["kwargs"]
     except BaseException as exc:  # noqa: BLE001 - anything here must be reported, not lost
@@ -138,25 +142,31 @@ def _check_code(recorded: dict[str, str], files: dict[str, str] | None) -> None:
         raise CodeChangedError(changed)
 
 
-def _extend_sys_path(meta: dict) -> None:
+def _extend_sys_path(meta: dict, project: Path | None = None) -> None:
     """Make the driver's modules importable: append its sys.path entries that exist here.
 
     Functions from importable user modules are pickled by reference; when the job runs on
-    the same filesystem as the driver (host null, shared home) this finds them. Appended,
-    never prepended, so the job's own environment wins.
+    the same filesystem as the driver (host null, shared home) this finds them. Entries
+    inside the project are relative to it, and used only when the job script names the
+    project (``--project-dir``, given for jobs on the driver's machine: the project where
+    it is at submission, moved or copied). Appended, never prepended, so the job's own
+    environment wins.
     """
-    for entry in meta.get("sys_path", []):
+    entries = list(meta.get("sys_path", []))
+    if project is not None:
+        entries += [str(project / rel) for rel in meta.get("sys_path_in_project", [])]
+    for entry in entries:
         if entry and entry not in sys.path and os.path.isdir(entry):
             sys.path.append(entry)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m expyre.runner JOB_DIR``."""
+    """Entry point of ``python -m expyre.runner JOB_DIR [--project-dir DIR]``."""
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m expyre.runner JOB_DIR", file=sys.stderr)
+    if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--project-dir"):
+        print("usage: python -m expyre.runner JOB_DIR [--project-dir DIR]", file=sys.stderr)
         return EXIT_RUNNER_ERROR
-    return run(argv[0])
+    return run(argv[0], argv[2] if len(argv) == 3 else None)
 
 
 if __name__ == "__main__":

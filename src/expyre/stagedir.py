@@ -3,7 +3,8 @@
 Layout (names from :mod:`expyre.runner`)::
 
     _expyre_call.pkl     cloudpickle of {"function", "args", "kwargs"}
-    _expyre_meta.json    job id, name, the driver's sys.path, digests of the job's code
+    _expyre_meta.json    job id, name, the driver's import path (see driver_sys_path),
+                         digests of the job's code
     <input files>        copied, relative paths kept (absolute ones by base name)
     _expyre_job.sh       the job script
     _expyre_result.pkl   written by the runner (see there)
@@ -13,6 +14,7 @@ Layout (names from :mod:`expyre.runner`)::
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import sys
@@ -87,13 +89,42 @@ def write_call(
             "pass picklable arguments (e.g. a (CalculatorClass, args, kwargs) tuple)"
         ) from exc
     write_atomic(stage_dir / runner.CALL_FILE, call)
-    meta = {"job_id": job_id, "name": job_name, "sys_path": [p for p in sys.path if p]}
+    meta = {"job_id": job_id, "name": job_name, **driver_sys_path(stage_dir)}
     if code_digests:
         from expyre.fingerprint import module_file_digests
 
         meta["code"] = code_digests
         meta["code_files"] = module_file_digests(code_digests)
     write_atomic(stage_dir / runner.META_FILE, json.dumps(meta).encode())
+
+
+def driver_sys_path(stage_dir: Path) -> dict[str, list[str]]:
+    """The driver's import path as a job needs it, without tying the job to this place.
+
+    ``sys_path``: entries outside the project (e.g. from ``PYTHONPATH`` or a script's
+    ``sys.path.insert``), absolute; ``sys_path_in_project``: entries inside the project
+    directory (the driver script's own directory, usually), relative to it, so a job staged
+    before the project was moved or copied imports the modules of the project it runs in,
+    not of where the project used to be. The interpreter's own directories are left out:
+    the job's python has its own, and another environment's compiled modules must not leak
+    into it.
+    """
+    from expyre.dbpaths import project_dir
+
+    project = project_dir(stage_dir.resolve().parent.parent)
+    own = {os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}}
+    outside, inside = [], []
+    for entry in sys.path:
+        if not entry:
+            continue
+        real = os.path.realpath(entry)
+        if any(real == p or real.startswith(p.rstrip("/") + "/") for p in own):
+            continue
+        if real == str(project) or real.startswith(str(project).rstrip("/") + "/"):
+            inside.append(os.path.relpath(real, project))
+        else:
+            outside.append(entry)
+    return {"sys_path": outside, "sys_path_in_project": inside}
 
 
 def read_code_digests(stage_dir: Path) -> dict[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from expyre.config import ProjectConfig, SystemConfig, load_config
 from expyre.envvars import env_flag
+from expyre.projectid import is_project_dir_name
 from expyre.schedulers import QueueState, Scheduler, get_scheduler
 from expyre.transport import LocalTransport, Transport, retry_policy
 
@@ -145,10 +146,19 @@ class System:
     #: first line of job scripts (fixed here: the scripts are bash)
     script_exec = "/bin/bash"
 
-    def job_dir(self, job_id: str, stage_dir: str | os.PathLike) -> str:
-        """Where job ``job_id`` runs: its stage dir for local hosts without rundir."""
+    def job_dir(self, job_id: str, stage_dir: str | os.PathLike, project_id: str) -> str:
+        """Where job ``job_id`` runs: its stage dir for local hosts without rundir, else
+        ``<rundir>/<project id>/<job id>`` (a copied project has the original's job ids,
+        never its project id: see :mod:`expyre.projectid`)."""
         rundir = self.rundir
-        return str(stage_dir) if rundir is None else posixpath.join(rundir, job_id)
+        if rundir is None:
+            return str(stage_dir)
+        return posixpath.join(rundir, project_id, job_id)
+
+    def project_rundir(self, project_id: str) -> str | None:
+        """The directory of one project's run directories (None: jobs run in stage dirs)."""
+        rundir = self.rundir
+        return None if rundir is None else posixpath.join(rundir, project_id)
 
     @property
     def scheduler(self) -> Scheduler:
@@ -340,11 +350,31 @@ class System:
         if remote_ids:
             self.run(self.scheduler.cancel_command(remote_ids), what="cancel jobs", retry=False)
 
-    def remove_dir(self, job_dir: str) -> None:
-        """Delete a job directory where jobs run (only ever a path under ``rundir``)."""
+    def remove_dir(self, job_dir: str, project_id: str) -> None:
+        """Delete a job directory where jobs run: only ever one of project ``project_id``.
+
+        That is a path under ``<rundir>/<project_id>/``, or (written before run directories
+        were kept per project) a job directory directly in ``rundir``. Another project's
+        directory -- e.g. the original's, seen from a copy -- is refused.
+
+        Raises
+        ------
+        ValueError
+            If ``job_dir`` is not a directory of this project under ``rundir``.
+        """
         rundir = self.rundir
-        if rundir is None or not job_dir.startswith(rundir.rstrip("/") + "/"):
+        prefix = (rundir or "").rstrip("/") + "/"
+        parts = posixpath.normpath(job_dir)[len(prefix) :].split("/")
+        if rundir is None or not job_dir.startswith(prefix) or ".." in parts or not parts[0]:
             raise ValueError(f"refusing to delete {job_dir!r}: not inside rundir {rundir!r}")
+        if is_project_dir_name(parts[0]) and parts[0] != project_id:
+            raise ValueError(
+                f"refusing to delete {job_dir!r}: it belongs to another project "
+                f"({parts[0]}; this one is {project_id}) -- e.g. the original of a copied "
+                "project; delete it from that project"
+            )
+        if is_project_dir_name(parts[0]) and len(parts) < 2:
+            raise ValueError(f"refusing to delete {job_dir!r}: a whole project's run directory")
         self.run(["rm", "-rf", "--", job_dir], what="delete a job directory")
 
 

@@ -275,7 +275,7 @@ def test_separate_rundir_is_staged_in_and_out(project, tmp_path):
         "far", function=write_output, args=["made.txt", "far away"], input_files=["in.txt"]
     )
     job.start(ONE_CORE, partial_node=True)
-    job_dir = rundir / job.id
+    job_dir = rundir / job._db.project_id / job.id  # per project: a copy never shares it
     assert job.row["remote_dir"] == str(job_dir) and (job_dir / "in.txt").read_text() == "data"
     assert job.get_results(timeout=300)[0] == "ok"
     assert (job.stage_dir / "made.txt").read_text() == "far away"  # copied back

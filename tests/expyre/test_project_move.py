@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from expyre.dbschema import SCHEMA_VERSION
@@ -197,3 +198,135 @@ def test_paths_outside_the_project_stay_absolute(tmp_path):
     assert stage_dir == "stage/j"
     assert remote_dir == str(tmp_path / "scratch" / "j")
     assert json.loads(info)["output_dir"] == str(tmp_path / "other" / "place")
+
+
+PACKED_DRIVER = textwrap.dedent(
+    """
+    import json, os, sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from jobsmod import work
+    from expyre.func import ExPyRe
+    from expyre.packing import start_packed
+    from expyre.poll import wait_for_jobs
+    jobs = [ExPyRe(f"w{i}", function=work, args=[i]) for i in range(3)]
+    if sys.argv[1] == "submit":
+        start_packed(jobs, {"num_cores": 1, "max_time": "10m"}, max_allocations=1,
+                     partial_node=True)
+        sys.exit(0)
+    list(wait_for_jobs(jobs, timeout=600))
+    print(json.dumps([job.get_results(timeout=0)[0] for job in jobs]))
+    print(json.dumps({job.id: job.status for job in jobs}), file=sys.stderr)
+    """
+)
+
+
+def test_moved_project_finds_results_of_packed_jobs_in_a_local_rundir(tmp_path):
+    """Chunks run in a run directory inside the project (config.json ``rundir: "runs"``),
+    packed into one allocation; the driver leaves before collecting them, the project is
+    moved, and the rerun finds every result where the project is now."""
+    env = _env(tmp_path)
+    proj = _make_project(tmp_path)
+    (proj / "driver.py").write_text(PACKED_DRIVER)
+    system = {"host": None, "scheduler": "local", "rundir": "runs"}
+    system["partitions"] = {"p": {"num_cores": 2}}
+    (proj / "_expyre" / "config.json").write_text(json.dumps({"systems": {"loc": system}}))
+    _run([sys.executable, "driver.py", "submit"], proj, env)
+    rows = JobsDB(proj / "_expyre" / "jobs.db").select()
+    assert {r["status"] for r in rows} == {"submitted"}
+    for r in rows:
+        # stored relative to the root: the run directory moves with the project
+        assert r["remote_dir"].startswith(str(proj / "_expyre" / "runs")) and r["remote_id"]
+    done = [Path(r["remote_dir"], "_expyre_done") for r in rows]
+    deadline = time.monotonic() + 300
+    while not all(p.exists() for p in done) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert all(p.exists() for p in done)
+    JobsDB(proj / "_expyre" / "jobs.db").close()
+
+    moved = tmp_path / "proj_moved"
+    shutil.move(proj, moved)
+    done = _run([sys.executable, "driver.py", "collect"], moved, env)
+    assert json.loads(done.stdout.splitlines()[-1]) == [0, 1, 4]
+    assert "died" not in done.stderr
+    assert not proj.exists()
+    raw = sqlite3.connect(moved / "_expyre" / "jobs.db").execute("SELECT remote_dir FROM jobs")
+    assert all(d.startswith("runs/") for (d,) in raw)
+    tasks = next((moved / "_expyre" / "packs").iterdir()) / "tasks"
+    assert all(not line.startswith("/") for line in tasks.read_text().splitlines())
+
+
+STAGE_ONLY_DRIVER = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from jobsmod import work
+    from expyre.func import ExPyRe
+    job = ExPyRe("w", function=work, args=[5])
+    if sys.argv[1] == "run":
+        job.start({"num_cores": 1, "max_time": "10m"}, partial_node=True)
+        print(job.get_results(timeout=600)[0])
+    """
+)
+
+
+def test_a_job_staged_before_a_move_or_copy_imports_the_project_it_runs_in(tmp_path):
+    """The driver's import path was recorded absolute: a job staged before ``mv`` could not
+    import the project's module any more, and one staged before ``cp`` imported the
+    ORIGINAL's module (here edited, so the copy's job refused to run: code changed)."""
+    env = _env(tmp_path)
+    proj = _make_project(tmp_path)
+    (proj / "driver.py").write_text(STAGE_ONLY_DRIVER)
+    _run([sys.executable, "driver.py", "stage"], proj, env)  # staged, never submitted
+    meta = json.loads(next((proj / "_expyre" / "stage").iterdir()).joinpath(
+        "_expyre_meta.json").read_text())  # fmt: skip
+    assert str(proj) not in json.dumps(meta)  # no absolute path of the project in it
+    assert "." in meta["sys_path_in_project"]
+    assert not any(p.startswith(sys.prefix) for p in meta["sys_path"])  # interpreter's own
+
+    copy = tmp_path / "proj_copy"
+    subprocess.run(["cp", "-a", str(proj), str(copy)], check=True)
+    (proj / "jobsmod.py").write_text("def work(i):\n    raise RuntimeError('edited original')\n")
+    assert _run([sys.executable, "driver.py", "run"], copy, env).stdout.split()[-1] == "25"
+
+    moved = tmp_path / "proj_moved"
+    (proj / "jobsmod.py").write_text(JOBSMOD)
+    shutil.move(proj, moved)
+    assert _run([sys.executable, "driver.py", "run"], moved, env).stdout.split()[-1] == "25"
+
+
+LIVE_DRIVER = textwrap.dedent(
+    """
+    import os, sys, time
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from expyre.func import ExPyRe
+    def nap(seconds):
+        time.sleep(seconds)
+        return "slept"
+    job = ExPyRe("nap", function=nap, args=[float(sys.argv[2])])
+    job.start({"num_cores": 1, "max_time": "10m"}, partial_node=True)
+    if sys.argv[1] == "wait":
+        print(job.get_results(timeout=600)[0])
+    """
+)
+
+
+def test_a_copy_made_while_jobs_run_runs_them_itself_and_never_cancels_the_originals(tmp_path):
+    env = _env(tmp_path)
+    proj = _make_project(tmp_path)
+    (proj / "driver.py").write_text(LIVE_DRIVER)
+    _run([sys.executable, "driver.py", "submit", "8"], proj, env)
+    original = JobsDB(proj / "_expyre" / "jobs.db")
+    (row,) = original.select()
+    assert row["status"] == "submitted" and row["remote_id"]
+    copy = tmp_path / "proj_copy"
+    subprocess.run(["cp", "-a", str(proj), str(copy)], check=True)
+
+    removed = _xpr(["rm", "-s", "*", "--cancel", "-c", "-y"], copy, env)
+    assert "removed 1 job(s)" in removed.stdout
+    assert "is a copy of" in removed.stderr and "1 job(s) queued or running" in removed.stderr
+    # the original's job was not cancelled: it finishes and its project collects it
+    assert _run([sys.executable, "driver.py", "wait", "8"], proj, env).stdout.split()[-1] == (
+        "slept"
+    )
+    assert original.get(row["id"])["n_submissions"] == 1
+    assert original.project_id != JobsDB(copy / "_expyre" / "jobs.db").project_id

@@ -183,7 +183,8 @@ def _remove_check_job(job) -> None:
         job.cancel()
         row = job.row
         if row["remote_dir"] and row["remote_dir"] != row["stage_dir"] and row["system"]:
-            get_system(row["system"], job.config).remove_dir(row["remote_dir"])
+            system = get_system(row["system"], job.config)
+            system.remove_dir(row["remote_dir"], job._db.project_id)
         shutil.rmtree(job.stage_dir, ignore_errors=True)
         job.forget()
     except Exception as exc:  # say what is left; never hide the check's own result

@@ -107,7 +107,7 @@ def _cancel_and_wait(row: dict, config) -> None:
         time.sleep(1.0)
 
 
-def _remove_dirs(row: dict, config) -> None:
+def _remove_dirs(row: dict, config, project_id: str) -> None:
     from pathlib import Path
 
     from expyre.system import get_system
@@ -115,7 +115,7 @@ def _remove_dirs(row: dict, config) -> None:
     stage_dir = Path(row["stage_dir"])
     remote_dir = row["remote_dir"]
     if remote_dir and remote_dir != str(stage_dir) and row["system"]:
-        get_system(row["system"], config).remove_dir(remote_dir)
+        get_system(row["system"], config).remove_dir(remote_dir, project_id)
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
 
@@ -205,7 +205,7 @@ def rm_command(project: Project, yes, clean, cancel, dry_run, **filters):
             if plan.in_queue:
                 _cancel_and_wait(row, config)
             if clean:
-                _remove_dirs(row, config)
+                _remove_dirs(row, config, db.project_id)
         except Exception as exc:  # report and keep the row: nothing may be left untracked
             click.echo(f"keeping {row['id']}: {exc}", err=True)
             kept += 1
