@@ -56,6 +56,10 @@ CORES_DIR_ENV = "EXPYRE_LOCAL_CORES_DIR"
 _TERM_GRACE_S = 5.0  # between SIGTERM and SIGKILL when cancelling or timing out
 CHANGE_MARKER_ENV = "EXPYRE_CHANGE_MARKER"
 _CORE_POLL_S = 0.02  # how often the job next in line looks for a free core
+# Tests only: seconds the wrapper pauses just before starting the job / just before
+# recording its pid, so a cancel can be made to land in exactly those windows.
+SPAWN_DELAY_ENV = "EXPYRE_LOCALQUEUE_TEST_SPAWN_DELAY"
+RECORD_DELAY_ENV = "EXPYRE_LOCALQUEUE_TEST_RECORD_DELAY"
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -64,6 +68,15 @@ _CORE_POLL_S = 0.02  # how often the job next in line looks for a free core
 def _write_atomic(path: Path, text: str) -> None:
     # queue state only matters while this machine is up: no fsync
     write_atomic(path, text, durable=False)
+
+
+def _test_delay(name: str) -> None:
+    try:
+        seconds = float(os.environ.get(name) or 0)
+    except ValueError:
+        seconds = 0.0
+    if seconds > 0:
+        time.sleep(seconds)
 
 
 def _proc_start_time(pid: int) -> str | None:
@@ -282,7 +295,12 @@ class LocalQueue:
         deadline = time.monotonic() + _TERM_GRACE_S
         while any(_group_alive(g) for g in groups) and time.monotonic() < deadline:
             time.sleep(0.1)
-        for pgid in groups:
+        # look again: a job started just before the cancel may have had its pid recorded
+        # only now, and it must not outlive its wrapper (it may ignore SIGTERM)
+        for name in ("child_pid", "pid"):
+            if _recorded_alive(record / name):
+                groups.append(int((record / name).read_text().split()[0]))
+        for pgid in dict.fromkeys(groups):
             _signal_group(pgid, signal.SIGKILL)
         return True
 
@@ -293,13 +311,20 @@ class LocalQueue:
         record = self.jobs / qid
         meta = json.loads((record / "meta.json").read_text())
         child: subprocess.Popen | None = None
+        spawning = False  # between starting the job and recording its pid
+        term_pending = False
         if not (record / "pid").exists():
             # the submitter died before recording us: without this the job looks vanished
             _record_pid(record / "pid", os.getpid())
 
         def on_term(signum: int, frame: object) -> None:
-            # forward a cancel to the job's own session, then let the wait below finish
-            if child is not None:
+            nonlocal term_pending
+            if spawning:
+                # the job may exist already with no pid on record: exiting now would leave
+                # it running untracked, so remember the cancel until its pid is recorded
+                term_pending = True
+            elif child is not None:
+                # forward a cancel to the job's own session, then let the wait below finish
                 _signal_group(child.pid, signal.SIGTERM)
             else:
                 raise SystemExit(143)
@@ -314,6 +339,8 @@ class LocalQueue:
         cores_dir = Path(meta.get("cores_dir") or self.cores_dir)
         slots = _acquire_cores(cores_dir, meta["capacity"], meta["cores"])
         _write_atomic(record / "started", f"{time.time()}\n")
+        _test_delay(SPAWN_DELAY_ENV)
+        spawning = True
         with (
             open(Path(meta["cwd"], meta["stdout"]), "ab") as out,
             open(Path(meta["cwd"], meta["stderr"]), "ab") as err,
@@ -330,7 +357,11 @@ class LocalQueue:
                 # the driver learns of a finished chunk as of a finished job
                 env={**os.environ, CHANGE_MARKER_ENV: str(self.dir)},
             )
+        _test_delay(RECORD_DELAY_ENV)
         _record_pid(record / "child_pid", child.pid)
+        spawning = False
+        if term_pending:
+            _signal_group(child.pid, signal.SIGTERM)
         for fh in slots:
             fh.close()
         try:

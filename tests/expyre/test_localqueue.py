@@ -220,3 +220,51 @@ def test_a_copied_queue_never_touches_the_original_jobs(tmp_path):
     assert original.list("long") == [(qid, "long")]
     assert original.cancel(qid)
     assert _wait_state(original, qid, {"cancelled"}) == "cancelled"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def test_cancel_between_start_and_recorded_child_kills_the_job(tmp_path, monkeypatch):
+    """A cancel that lands after the job started but before its pid was recorded used to
+    reach only the wrapper: a job ignoring SIGTERM kept running, untracked, after the
+    wrapper was killed. The delay hook holds the wrapper in exactly that window."""
+    monkeypatch.setenv("EXPYRE_LOCALQUEUE_TEST_RECORD_DELAY", "2")
+    queue = LocalQueue(tmp_path / "q")
+    pid_file = tmp_path / "job.pid"
+    body = f"trap '' TERM\necho $$ > {pid_file}\nsleep 120"
+    qid = queue.submit(str(_script(tmp_path, "stubborn", body)), str(tmp_path))
+    deadline = time.monotonic() + 120
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    record = tmp_path / "q" / "jobs" / qid
+    assert not (record / "child_pid").exists()  # inside the window
+    assert queue.cancel(qid)
+    job_pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 30
+    while _alive(job_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(job_pid)
+    assert _wait_state(queue, qid, {"cancelled"}) == "cancelled"
+
+
+def test_cancel_before_the_job_starts_never_starts_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPYRE_LOCALQUEUE_TEST_SPAWN_DELAY", "2")
+    queue = LocalQueue(tmp_path / "q")
+    marker = tmp_path / "ran"
+    qid = queue.submit(str(_script(tmp_path, "never", f"touch {marker}")), str(tmp_path))
+    record = tmp_path / "q" / "jobs" / qid
+    deadline = time.monotonic() + 120
+    while not (record / "started").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert queue.cancel(qid)
+    assert _wait_state(queue, qid, {"cancelled"}) == "cancelled"
+    time.sleep(3)  # longer than the delay: a job started despite the cancel would be seen
+    assert not marker.exists()
