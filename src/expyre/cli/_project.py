@@ -66,11 +66,17 @@ class Project:
                 "_expyre directory here or above, EXPYRE_ROOT unset, and no jobs in "
                 "~/.expyre); cd into a project, or pass --root DIR / --dbfile FILE"
             )
+        # before any command reads rows: a copied project lets go of the original's queue
+        # entries and remote directories first (expyre.projectid), so nothing shown or
+        # done here refers to them
+        _ = self.db().project_id
         return self.db_path
 
     def db(self) -> JobsDB:
         if self._db is None:
             from expyre.jobsdb import JobsDB  # listing reads without it (read-only, no lock)
 
-            self._db = JobsDB(self.require_db())
+            if not self.db_path.exists():
+                self.require_db()  # the error naming what is missing
+            self._db = JobsDB(self.db_path)
         return self._db
