@@ -17,6 +17,7 @@ per :func:`expyre.stale.stale_jobs_report` block, e.g. per wfl operation).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -71,6 +72,9 @@ _NOT_QUEUED = Decision(
 # A submission recorded without a scheduler id is only presumed lost (and redone) once it
 # is this old, seconds: younger, another driver may still be running the submit command.
 _SUBMIT_IN_PROGRESS_S = 30.0
+# How long to wait for a cancelled stray run (see ExPyRe._stop_stray_run) to leave its
+# queue, seconds: schedulers give a cancelled job some time to exit (Slurm's KillWait).
+_STRAY_CANCEL_WAIT_S = 120.0
 
 
 class ExPyRe:
@@ -484,11 +488,16 @@ class ExPyRe:
         """Back to ``created`` for another run: the last failure no longer describes the job
         (it stays in ``info["attempts"]`` and the state history).
 
+        A run the queue still lists (the job was declared ended while the queue briefly did
+        not show it) is cancelled first: two runs of one job in one directory would mix
+        their files and do the work twice.
+
         Parameters
         ----------
         reason : str
             Why, for the state history.
         """
+        self._stop_stray_run()
         self._row = self._db.reset(self.id, reason=reason)
         self._row = self._db.update(self.id, failure_category=None, info={"failure": None})
         stagedir.forget_outputs(self.stage_dir)
@@ -724,6 +733,34 @@ class ExPyRe:
             )
         )
 
+    def _stop_stray_run(self) -> None:
+        """Cancel a run of this ended job that its queue still lists; wait until it is gone.
+
+        Raises
+        ------
+        RuntimeError
+            If the queue still runs it after :data:`_STRAY_CANCEL_WAIT_S`.
+        """
+        if self._queue_state_if_queued() is None:
+            return
+        system = get_system(self.system_name, self._config)
+        remote_id = self.remote_id
+        deadline = time.monotonic() + _STRAY_CANCEL_WAIT_S
+        # it may have ended meanwhile (the cancel then fails): the queue's answer decides
+        with contextlib.suppress(SystemCommandError):
+            system.cancel([remote_id])
+        while True:
+            state = system.status([remote_id]).get(remote_id)
+            if state is None or state.is_finished:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"job {self.id} is {self.status} here but still {state.value} in the queue "
+                    f"({remote_id}@{self.system_name}) after cancelling it; it is not run "
+                    "again beside itself -- try again once the queue lets it go"
+                )
+            time.sleep(1.0)
+
     def _queue_state_if_queued(self):
         """The queue's state of a stale or died job it still lists as waiting or running.
 
@@ -732,6 +769,10 @@ class ExPyRe:
         queue can tell whether they still run (and would write into their directories).
         """
         if self.status not in ("stale", "died") or not (self.remote_id and self.system_name):
+            return None
+        if self.remote_id.startswith("pack:"):
+            # a chunk runs inside allocations shared with other chunks: its claim, not the
+            # queue, says whether it runs (expyre.packing)
             return None
         system = get_system(self.system_name, self._config)
         state = system.queue_states([self.remote_id]).get(self.remote_id)

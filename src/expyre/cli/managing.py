@@ -15,6 +15,7 @@ import click
 from expyre.atomicfile import write_atomic
 from expyre.cli._project import Project
 from expyre.cli._select import filter_options, selection_from
+from expyre.cli.removing import queue_presence
 from expyre.jobsdb import ALLOWED_TRANSITIONS, LIVE_STATES, STATES, IllegalTransition
 
 __all__ = [
@@ -85,12 +86,24 @@ def reset_status_command(project: Project, new_status, yes, **filters):
     new_status = new_status or "created"
     db = project.db()
     rows = selection.rows(project.require_db())
+    # an ended job its queue still runs must not be submitted again beside itself
+    in_queue = queue_presence(
+        [r for r in rows if new_status == "created" and r["status"] not in LIVE_STATES],
+        project.config(),
+    )
     todo, skipped = [], 0
     for r in rows:
         if r["status"] == new_status:
             continue
         if new_status == "created" and r["status"] in LIVE_STATES:
             click.echo(f"skipping {r['id']}: it is {r['status']} (cancel it first)", err=True)
+            skipped += 1
+        elif r["id"] in in_queue:
+            click.echo(
+                f"skipping {r['id']}: {in_queue[r['id']]}; wait until it ends, or stop it "
+                f"with `xpr rm --cancel -i {r['id']}`",
+                err=True,
+            )
             skipped += 1
         elif new_status != "created" and new_status not in ALLOWED_TRANSITIONS[r["status"]]:
             allowed = sorted(ALLOWED_TRANSITIONS[r["status"]]) or ["none"]

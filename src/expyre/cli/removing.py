@@ -19,7 +19,7 @@ from expyre.cli._project import Project
 from expyre.cli._select import filter_options, selection_from
 from expyre.jobsdb import LIVE_STATES
 
-__all__ = ["rm_command"]
+__all__ = ["queue_presence", "rm_command"]
 
 # States in which a job has left our view but its queue may still run it: a stale job (its
 # code changed, nobody waits for it any more) and a died one (declared dead after a grace).
@@ -35,7 +35,7 @@ class _Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def _queue_presence(rows: list[dict], config) -> dict[str, str]:
+def queue_presence(rows: list[dict], config) -> dict[str, str]:
     """For each row that may be in a queue, a text saying so (job id -> text)."""
     from expyre.system import get_system
 
@@ -45,7 +45,14 @@ def _queue_presence(rows: list[dict], config) -> dict[str, str]:
         if row["status"] in LIVE_STATES:
             where = f"{row['remote_id'] or 'being submitted'}@{row['system'] or '?'}"
             present[row["id"]] = f"it is {row['status']} in the queue ({where})"
-        elif row["status"] in _MAYBE_QUEUED and row["remote_id"] and row["system"]:
+        elif (
+            row["status"] in _MAYBE_QUEUED
+            and row["remote_id"]
+            and row["system"]
+            # a packed chunk's allocations also run other chunks: the queue cannot say
+            # whether this one runs (its claim does; see expyre.packing)
+            and not row["remote_id"].startswith("pack:")
+        ):
             by_system.setdefault(row["system"], []).append(row)
     for name, group in by_system.items():
         try:
@@ -159,7 +166,7 @@ def rm_command(project: Project, yes, clean, cancel, dry_run, **filters):
         click.echo("no matching jobs; nothing to remove")
         return
     config = project.config()
-    presence = _queue_presence(rows, config)
+    presence = queue_presence(rows, config)
     plans = [_Plan(r, presence.get(r["id"])) for r in rows]
     refused = [p for p in plans if p.in_queue and not cancel]
     todo = [p for p in plans if not (p.in_queue and not cancel)]
