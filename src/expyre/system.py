@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from expyre.config import ProjectConfig, SystemConfig, load_config
+from expyre.dbpaths import project_dir
 from expyre.envvars import env_flag
 from expyre.projectid import is_project_dir_name
 from expyre.schedulers import QueueState, Scheduler, get_scheduler
@@ -367,7 +368,10 @@ class System:
         parts = posixpath.normpath(job_dir)[len(prefix) :].split("/")
         if rundir is None or not job_dir.startswith(prefix) or ".." in parts or not parts[0]:
             raise ValueError(f"refusing to delete {job_dir!r}: not inside rundir {rundir!r}")
-        if is_project_dir_name(parts[0]) and parts[0] != project_id:
+        # a run directory inside this project (a local rundir such as "runs") is this
+        # project's, whatever id it was made under: a copy's are its own copies
+        own_copy = self.is_local and _inside(job_dir, str(project_dir(self.root)))
+        if is_project_dir_name(parts[0]) and parts[0] != project_id and not own_copy:
             raise ValueError(
                 f"refusing to delete {job_dir!r}: it belongs to another project "
                 f"({parts[0]}; this one is {project_id}) -- e.g. the original of a copied "
@@ -376,6 +380,11 @@ class System:
         if is_project_dir_name(parts[0]) and len(parts) < 2:
             raise ValueError(f"refusing to delete {job_dir!r}: a whole project's run directory")
         self.run(["rm", "-rf", "--", job_dir], what="delete a job directory")
+
+
+def _inside(path: str, directory: str) -> bool:
+    path = posixpath.normpath(path)
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 _SYSTEMS: dict[tuple[str, str], System] = {}

@@ -243,6 +243,14 @@ def test_moved_project_finds_results_of_packed_jobs_in_a_local_rundir(tmp_path):
     assert all(p.exists() for p in done)
     JobsDB(proj / "_expyre" / "jobs.db").close()
 
+    # a copy removing everything it has deletes its own run directories, not the original's
+    copy = tmp_path / "proj_copy"
+    subprocess.run(["cp", "-a", str(proj), str(copy)], check=True)
+    removed = _xpr(["rm", "-s", "*", "-c", "--cancel", "-y"], copy, env)
+    assert "removed 3 job(s)" in removed.stdout
+    assert not any((copy / "_expyre" / "runs").glob("*/w*"))
+    assert all(p.exists() for p in done)
+
     moved = tmp_path / "proj_moved"
     shutil.move(proj, moved)
     done = _run([sys.executable, "driver.py", "collect"], moved, env)
