@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,7 +70,12 @@ class Project:
         # before any command reads rows: a copied project lets go of the original's queue
         # entries and remote directories first (expyre.projectid), so nothing shown or
         # done here refers to them
-        _ = self.db().project_id
+        try:
+            _ = self.db().project_id
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc).lower():
+                raise
+            # someone else's project, opened to look at: nothing of it is changed from here
         return self.db_path
 
     def db(self) -> JobsDB:
