@@ -741,6 +741,11 @@ class ExPyRe:
         RuntimeError
             If the queue still runs it after :data:`_STRAY_CANCEL_WAIT_S`.
         """
+        if self.status != "died" or self._row["queue_state"] not in (None, "vanished"):
+            # a job with a result, or one its queue or accounting reported ended, is over;
+            # only "left the queue without a word" can be a queue that briefly lost sight
+            # of it (this keeps resubmitting many jobs from asking the queue about each)
+            return
         if self._queue_state_if_queued() is None:
             return
         system = get_system(self.system_name, self._config)
