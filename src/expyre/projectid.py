@@ -14,9 +14,9 @@ inode. When it is opened somewhere else:
   queued jobs and remote results are found where they are;
 * the old place still holds a ``jobs.db``: this is a **copy**; it gets a new id and lets go
   of everything that belongs to the original (:func:`_detach`): jobs that were queued or
-  running go back to ``created`` (the copy runs them itself when its script is rerun), and
+  running go back to ``created`` (the copy runs them itself when its script is rerun),
   every job forgets the original's scheduler id and remote directory, so no command of the
-  copy can cancel or delete them;
+  copy can cancel or delete them, and every job gets a new job id (its name in a queue);
 * nothing is left at the old place (moved to another filesystem, or the original deleted):
   a move; the project keeps its id.
 
@@ -144,20 +144,24 @@ def ensure_identity(conn: sqlite3.Connection, db_path: Path, begin, commit) -> s
 
 
 def _detach(conn: sqlite3.Connection, root: Path, old_root: str, old_id: str) -> str:
-    """Make a copied database the copy's own: a new id, nothing pointing at the original."""
+    """Make a copied database the copy's own: a new id, nothing pointing at the original.
+
+    Every job also gets a new job id. A job id is the job's name in its queue and the name
+    of its remote directory; shared ids would let the copy and the original mistake each
+    other's queued jobs for their own (a lost submission is looked for by name). A job keeps
+    its key, so reruns still find it, and its stage directory (whose name is the old id).
+    """
+    from expyre.jobsdb import make_job_id  # jobsdb imports this module
+
     new_id = _new_id()
     now = time.time()
     reason = (
         f"project copied from {old_root}: the copy lets go of the original's queue entries "
         "and remote directories"
     )
-    rows = conn.execute(
-        "SELECT id, status, remote_id, remote_dir, stage_dir, info FROM jobs"
-        " WHERE remote_id IS NOT NULL OR remote_dir IS NOT NULL"
-        " OR status IN ('submitted', 'started')"
-    ).fetchall()
+    rows = conn.execute("SELECT id, name, status, remote_dir, stage_dir, info FROM jobs").fetchall()
     n_reset = 0
-    for job_id, status, _remote_id, remote_dir, stage_dir, info_text in rows:
+    for job_id, name, status, remote_dir, stage_dir, info_text in rows:
         try:
             info = json.loads(info_text or "{}")
         except ValueError:
@@ -167,11 +171,15 @@ def _detach(conn: sqlite3.Connection, root: Path, old_root: str, old_id: str) ->
         # an absolute run directory is outside this copy: the original's (a relative one is
         # inside the copied project, so the copy's own)
         keep_dir = remote_dir if remote_dir and not os.path.isabs(remote_dir) else None
+        copy_id = make_job_id(name)
         fields = {
+            "id": copy_id,
             "remote_id": None,
             "remote_dir": keep_dir,
             "info": json.dumps(info, sort_keys=True),
+            "updated_at": now,
         }
+        to_state, why = status, f"{reason}; the job was {job_id} there"
         if status in ("submitted", "started"):
             # queued or running for the original: the copy must run it itself
             fields.update(
@@ -181,24 +189,23 @@ def _detach(conn: sqlite3.Connection, root: Path, old_root: str, old_id: str) ->
                 started_at=None,
                 ended_at=None,
             )
+            to_state = "created"
+            why += ", queued or running, so the copy runs it again"
             _forget_run(to_absolute(stage_dir, root))
             n_reset += 1
-            conn.execute(
-                "INSERT INTO state_history (job_id, at, from_state, to_state, reason)"
-                " VALUES (?, ?, ?, 'created', ?)",
-                (job_id, now, status, reason + "; it was queued or running there, so the copy "
-                 "runs it again"),
-            )  # fmt: skip
         assignments = ", ".join(f"{c} = ?" for c in fields)
+        conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*fields.values(), job_id])
+        conn.execute("UPDATE state_history SET job_id = ? WHERE job_id = ?", (copy_id, job_id))
         conn.execute(
-            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",
-            [*fields.values(), now, job_id],
+            "INSERT INTO state_history (job_id, at, from_state, to_state, reason)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (copy_id, now, status, to_state, why),
         )
     print(
         f"expyre: this project is a copy of {old_root} (project {old_id}); it is now project "
-        f"{new_id}: {n_reset} job(s) queued or running for the original will run again here "
-        "when the workflow is rerun, and no command here touches the original's jobs or "
-        "remote directories",
+        f"{new_id} with new job ids: {n_reset} job(s) queued or running for the original "
+        "will run again here when the workflow is rerun, and no command here touches the "
+        "original's jobs or remote directories",
         file=sys.stderr,
     )
     return new_id

@@ -337,4 +337,30 @@ def test_a_copy_made_while_jobs_run_runs_them_itself_and_never_cancels_the_origi
         "slept"
     )
     assert original.get(row["id"])["n_submissions"] == 1
-    assert original.project_id != JobsDB(copy / "_expyre" / "jobs.db").project_id
+    copy_db = JobsDB(copy / "_expyre" / "jobs.db")
+    assert original.project_id != copy_db.project_id
+
+
+def test_a_copy_gives_every_job_a_new_id_and_keeps_its_history(tmp_path):
+    """Job ids are the jobs' names in a queue: a copy sharing them could take the
+    original's queued job for its own when it looks for a lost submission by name."""
+    env = _env(tmp_path)
+    proj = _make_project(tmp_path)
+    assert _drive(proj, env)[0] == [0, 1, 4]
+    original = {r["key"]: r for r in JobsDB(proj / "_expyre" / "jobs.db").select()}
+    copy = tmp_path / "proj_copy"
+    subprocess.run(["cp", "-a", str(proj), str(copy)], check=True)
+    copy_db = JobsDB(copy / "_expyre" / "jobs.db")
+    copied = {r["key"]: r for r in copy_db.select()}
+    assert copied.keys() == original.keys()
+    for key, row in copied.items():
+        assert row["id"] != original[key]["id"] and row["status"] == "processed"
+        history = copy_db.history(row["id"])
+        assert [h["to_state"] for h in history[:-1]] == [
+            h["to_state"] for h in JobsDB(proj / "_expyre" / "jobs.db").history(original[key]["id"])
+        ]
+        assert original[key]["id"] in history[-1]["reason"]
+    # the copy's rerun reuses every job: nothing submitted again
+    (copy / "results.json").unlink()
+    assert _drive(copy, env)[0] == [0, 1, 4]
+    assert {r["n_submissions"] for r in copy_db.select()} == {1}

@@ -98,8 +98,9 @@ def test_a_rerun_in_a_copy_runs_in_its_own_remote_directories(
     shutil.copytree(tmp_path, copy, symlinks=True)
     monkeypatch.setenv("EXPYRE_ROOT", str(copy / "_expyre"))
     monkeypatch.chdir(copy / "work")
-    again = ExPyRe("sq", function=square, args=[3])  # the same job, in the copy
-    assert again.id == job.id
+    again = ExPyRe("sq", function=square, args=[3])  # the same job, in the copy ...
+    assert again.row["key"] == job.row["key"] and again.row["n_submissions"] == 1
+    assert again.id != job.id  # ... under an id of its own: its name in the queue
     again.start(ONE_CORE, partial_node=True)
     assert again.get_results(timeout=600)[0] == 9
     copy_dir = again.row["remote_dir"]
