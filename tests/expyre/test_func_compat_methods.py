@@ -52,7 +52,7 @@ def _finished_job_in_separate_rundir(project, tmp_path):
     job = ExPyRe("far", function=write_output, args=["made.txt", "x"], input_files=["in.txt"])
     job.start(ONE_CORE, partial_node=True)
     assert job.get_results(timeout=300)[0] == "ok"
-    return job, rundir / job.id
+    return job, rundir / job._db.project_id / job.id  # run dirs are kept per project
 
 
 def test_clean_dry_run_changes_nothing(project, tmp_path, capsys):
