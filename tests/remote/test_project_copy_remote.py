@@ -93,7 +93,7 @@ def test_a_rerun_in_a_copy_runs_in_its_own_remote_directories(
     job = ExPyRe("sq", function=square, args=[3]).start(ONE_CORE, partial_node=True)
     assert job.get_results(timeout=600)[0] == 9
     original_dir = job.row["remote_dir"]
-    job._reset("run it again")  # a failed job would be resubmitted like this
+    job.reset_for_rerun("run it again")  # a failed job would be resubmitted like this
     copy = tmp_path.parent / (tmp_path.name + "_copy2")
     shutil.copytree(tmp_path, copy, symlinks=True)
     monkeypatch.setenv("EXPYRE_ROOT", str(copy / "_expyre"))
