@@ -34,9 +34,9 @@ class ExPyReTimeoutError(TimeoutError):
 class RemoteJobError(RuntimeError):
     """A queued job failed: its function raised, or the queue/machine killed it.
 
-    A job that died without its function raising is raised as :class:`JobDiedError`
-    (also an ``ExPyReJobDiedError``), chosen on construction from
-    ``remote_exception_repr is None``, so every place that reports a failure gets it right.
+    A job that died without a result (``ended="died"``) is raised as :class:`JobDiedError`
+    (also an ``ExPyReJobDiedError``), chosen on construction from ``ended``, so every place
+    that reports a failure gets it right.
 
     When the function raised and its exception came back (``remote_exception``), the error
     is also an instance of that exception's class: constructing a ``RemoteJobError`` gives
@@ -69,12 +69,18 @@ class RemoteJobError(RuntimeError):
         ``bad_environment``, ``unknown``).
     failure_reason : str or None
         The evidence for that category, one sentence.
+    ended : str
+        How the job ended: ``"raised"`` (its function raised), ``"refused"`` (the runner
+        did not run the function: it could not load the call, the code changed since
+        submission, or the value could not be saved) or ``"died"`` (no result at all:
+        killed by the queue or the machine). Given by whoever read the job's outcome; when
+        not given it is told from ``remote_exception_repr`` (None: died).
     """
 
     def __new__(cls, *args, **kwargs):
         if cls is not RemoteJobError:
             return super().__new__(cls, *args)
-        if kwargs.get("remote_exception_repr") is None:
+        if _ended(kwargs) == "died":
             return super().__new__(JobDiedError, *args)
         original = kwargs.get("remote_exception")
         mixed = remote_error_class(type(original)) if original is not None else None
@@ -101,7 +107,9 @@ class RemoteJobError(RuntimeError):
         message: str | None = None,
         failure_category: str | None = None,
         failure_reason: str | None = None,
+        ended: str | None = None,
     ) -> None:
+        self.ended = _ended({"ended": ended, "remote_exception_repr": remote_exception_repr})
         self.job_id = job_id
         self.job_name = job_name
         self.stage_dir = stage_dir
@@ -118,7 +126,7 @@ class RemoteJobError(RuntimeError):
             copy_exception_state(remote_exception, self)
 
     def _text(self) -> str:
-        if self.remote_exception_repr is not None:
+        if self.ended != "died":
             head = f"job {self.job_name!r} ({self.job_id}) raised {self.remote_exception_repr}"
         else:
             head = (
@@ -165,8 +173,22 @@ _OWN_ATTRIBUTES = frozenset(
         "message",
         "failure_category",
         "failure_reason",
+        "ended",
     ]
 )
+
+#: the values of :attr:`RemoteJobError.ended`
+ENDINGS = ("raised", "refused", "died")
+
+
+def _ended(kwargs: dict) -> str:
+    """How a job ended: the given ``ended``, else told from whether it left an exception."""
+    ended = kwargs.get("ended")
+    if ended is None:
+        return "died" if kwargs.get("remote_exception_repr") is None else "raised"
+    if ended not in ENDINGS:
+        raise ValueError(f"RemoteJobError ended={ended!r}; use one of {', '.join(ENDINGS)}")
+    return ended
 
 
 def _rebuild(state: dict) -> RemoteJobError:

@@ -245,12 +245,14 @@ def render(records: list[dict]) -> str:
         As written by the driver: ``call`` (str), ``labels`` (list of str), ``matched``
         (the WFL_EXPYRE_INFO key, None for "runs here"), ``where`` ("queue", "here" or
         "done"), ``num_items`` (int or None when unknown), ``inputs_pending`` (bool),
-        ``submission`` (see :func:`preview_submission`), ``jobs`` (see :func:`preview_job`).
+        ``submission`` (see :func:`preview_submission`), ``jobs`` (see :func:`preview_job`),
+        ``items_reused`` / ``items_new`` (items found in the item store / to be queued).
     """
     if not records:
         return "plan: the script reached no autoparallelized call\n"
     lines: list[str] = []
     totals = {REUSE: 0, NEW: 0, STALE: 0}
+    totals_items = [0, 0]  # reused from the item store, new
     for n, rec in enumerate(records, 1):
         lines.append(
             f"[{n}] {rec['call']}" + "".join(f"  label={lab}" for lab in rec.get("labels", []))
@@ -290,9 +292,16 @@ def render(records: list[dict]) -> str:
         if rec.get("packing"):
             lines.append(f"    packed: {rec['packing']}")
         jobs = rec.get("jobs") or []
+        item_counts = ""
+        if rec.get("items_reused") is not None:
+            item_counts = (
+                f" ({rec['items_reused']} reused from the item store, {rec['items_new']} new)"
+            )
+            totals_items[0] += rec["items_reused"]
+            totals_items[1] += rec["items_new"]
         lines.append(
-            f"    items: {items}  jobs: {len(jobs) if not rec.get('inputs_pending') else 'unknown'}"
-            + pending_note
+            f"    items: {items}{item_counts}  "
+            f"jobs: {len(jobs) if not rec.get('inputs_pending') else 'unknown'}" + pending_note
         )
         for job in jobs:
             totals[job["verdict"]] += 1
@@ -308,7 +317,8 @@ def render(records: list[dict]) -> str:
             lines.append("    job script header:")
             lines += [f"      {h}" for h in sub["header"]]
     lines.append(
-        f"plan: {len(records)} call(s); jobs: {totals[NEW]} new, {totals[REUSE]} reused, "
+        f"plan: {len(records)} call(s); queued items: {totals_items[0]} reused, "
+        f"{totals_items[1]} new; jobs: {totals[NEW]} new, {totals[REUSE]} reused, "
         f"{totals[STALE]} replacing stale ones; nothing was submitted"
     )
     return "\n".join(lines) + "\n"

@@ -218,7 +218,7 @@ def failure_error(
         "failure_reason": diagnosis.reason,
     }
     if record is None:
-        return RemoteJobError(**common, queue_state=queue_state or "vanished")
+        return RemoteJobError(**common, queue_state=queue_state or "vanished", ended="died")
     exc = None
     if record.get("exception_pickle"):
         try:
@@ -245,6 +245,7 @@ def failure_error(
         remote_traceback=record.get("traceback"),
         remote_exception=exc,
         message=message,
+        ended="raised" if stage == "call" else "refused",
     )
 
 

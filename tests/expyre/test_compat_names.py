@@ -31,6 +31,18 @@ def test_function_that_raised_is_not_a_died_job():
     assert not isinstance(raised, ExPyReJobDiedError)
 
 
+def test_how_a_job_ended_is_said_not_inferred():
+    # a runner refusal (code changed) carries an exception text but never ran the function
+    refused = _error(remote_exception_repr="CodeChangedError(...)", ended="refused")
+    assert type(refused) is RemoteJobError and refused.ended == "refused"
+    died = _error(ended="died", queue_state="timeout")
+    assert type(died) is JobDiedError and died.ended == "died"
+    assert pickle.loads(pickle.dumps(refused)).ended == "refused"
+    assert _error(remote_exception_repr="ValueError()").ended == "raised"  # 0.1.6 callers
+    with pytest.raises(ValueError, match="ended='killed'; use one of raised, refused, died"):
+        _error(ended="killed")
+
+
 def test_timeout_names():
     assert issubclass(JobNotReady, ExPyReTimeoutError)
     assert issubclass(ExPyReTimeoutError, TimeoutError)

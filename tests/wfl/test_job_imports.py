@@ -9,7 +9,7 @@ import sys
 
 PROBE = """
 import sys
-import wfl.autoparallelize.remote, wfl.autoparallelize.pool
+import wfl.autoparallelize.in_job, wfl.autoparallelize.pool, expyre.partial
 heavy = [m for m in ("wfl.configset", "ase.io", "wfl.autoparallelize.base") if m in sys.modules]
 print(",".join(heavy))
 """

@@ -100,8 +100,8 @@ def test_plan_on_fresh_project_creates_nothing(workflow, tmp_path):
     first, second, third = _block(plan, 1), _block(plan, 2), _block(plan, 3)
 
     assert "matched: 'first'" in first and "system: local" in first
-    assert "items: 4  jobs: 2" in first
-    assert first.count(" new") == 2
+    assert "items: 4 (0 reused from the item store, 4 new)  jobs: 2" in first
+    assert first.count(" new\n") == 2  # one line per job
     assert "#LOCAL --cores=1" in first and "#LOCAL --partition=local" in first
 
     assert "matched: 'second'" in second
@@ -115,7 +115,9 @@ def test_plan_on_fresh_project_creates_nothing(workflow, tmp_path):
     assert not any((tmp_path / f).exists() for f in ("s1.xyz", "s2.xyz", "s3.xyz"))
 
 
-def test_plan_after_a_real_run_reuses_and_after_a_code_edit_replaces_stale(workflow, tmp_path):
+def test_plan_after_a_real_run_reuses_and_after_a_code_edit_replaces_stale(
+    workflow, tmp_path, monkeypatch
+):
     run = subprocess.run(
         [sys.executable, "wf.py"], capture_output=True, text=True, cwd=tmp_path, timeout=600
     )
@@ -127,12 +129,23 @@ def test_plan_after_a_real_run_reuses_and_after_a_code_edit_replaces_stale(workf
     plan = _plan(tmp_path)
     assert plan.count("outputs already complete: skipped") == 3
 
-    # outputs lost (the restart case): the finished jobs are what a rerun would take
+    # outputs lost (the restart case): every item is in the item store, no job is needed
     (tmp_path / "s1.xyz").unlink()
+    plan = _plan(tmp_path)
+    first = _block(plan, 1)
+    assert "items: 4 (4 reused from the item store, 0 new)  jobs: 0" in first
+    assert "queued items: 4 reused, 0 new; jobs: 0 new, 0 reused" in plan
+
+    # without the item store the finished jobs are what a rerun would take
+    monkeypatch.setenv(
+        "WFL_EXPYRE_INFO",
+        json.dumps({k: {**v, "reuse_items": False} for k, v in EXPYRE_INFO.items()}),
+    )
     plan = _plan(tmp_path)
     first = _block(plan, 1)
     assert first.count("reuse first_chunk_") == 2 and "(processed)" in first
     assert "jobs: 0 new, 2 reused" in plan
+    monkeypatch.setenv("WFL_EXPYRE_INFO", json.dumps(EXPYRE_INFO))
 
     # the operation's code changes: same call, other code -> the jobs would be replaced
     ops = tmp_path / "ops.py"

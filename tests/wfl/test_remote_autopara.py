@@ -95,7 +95,10 @@ def test_queued_results_bit_identical_to_serial(local_queue, op, pool):
             OutputSpec(),
             {
                 "num_inputs_per_python_subprocess": 2,
-                "remote_info": remote_info(n_per_job, pool, job_name=f"q{n_per_job}"),
+                # every chunking must compute: the item store would reuse the first's items
+                "remote_info": remote_info(
+                    n_per_job, pool, job_name=f"q{n_per_job}", reuse_items=False
+                ),
             },
         )
         assert _fingerprint(queued) == expected, f"num_inputs_per_queued_job={n_per_job}"

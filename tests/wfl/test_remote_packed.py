@@ -77,7 +77,9 @@ def test_packed_results_bit_identical_to_serial_for_any_packing(local_queue):
     expected = _fingerprint(_optimize(ConfigSet(configs), {"num_python_subprocesses": 0}))
     queue_jobs = 0
     for n_per_job, k in [(1, 1), (1, 2), (2, 3), (4, 5)]:
-        info = {"remote_info": _remote_info(n_per_job, k, f"pk{n_per_job}_{k}")}
+        # every packing must compute (the item store would reuse the first one's items)
+        remote = {**_remote_info(n_per_job, k, f"pk{n_per_job}_{k}"), "reuse_items": False}
+        info = {"remote_info": remote}
         assert _fingerprint(_optimize(ConfigSet(configs), info)) == expected, (n_per_job, k)
         n_chunks = -(-6 // n_per_job)
         new_queue_jobs = _queue_job_count(local_queue) - queue_jobs
@@ -91,7 +93,9 @@ def test_packed_results_bit_identical_to_serial_for_any_packing(local_queue):
     assert len(rows) == 6 + 3 + 1
     # a rerun of a finished packed operation submits nothing
     before = _queue_job_count(local_queue)
-    again = _optimize(ConfigSet(configs), {"remote_info": _remote_info(2, 3, "pk2_3")})
+    again = _optimize(
+        ConfigSet(configs), {"remote_info": {**_remote_info(2, 3, "pk2_3"), "reuse_items": False}}
+    )
     assert _fingerprint(again) == expected and _queue_job_count(local_queue) == before
 
 

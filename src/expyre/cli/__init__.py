@@ -34,6 +34,7 @@ class _LazyGroup(click.Group):
         "report": ("expyre.cli.report", "report_command"),
         "check": ("expyre.cli.check", "check_command"),
         "plan": ("expyre.cli.plan", "plan_command"),
+        "items": ("expyre.cli.items", "items_command"),
     }
 
     def list_commands(self, ctx):
@@ -91,6 +92,7 @@ def cli(ctx: click.Context, root: str | None, dbfile: str | None) -> None:
       xpr report -o jobs.html        one HTML page: counts, table, failures, timeline
       xpr check SYSTEM               preflight + one tiny job on SYSTEM
       xpr plan -- python wf.py       what wf.py would submit (submits nothing)
+      xpr items                      stored per-item results; what runs reused
     """
     from expyre.envvars import EnvVarError, check_environment
 

@@ -127,6 +127,23 @@ def _remove_dirs(row: dict, config, project_id: str) -> None:
         shutil.rmtree(stage_dir)
 
 
+def _forget_items_of(project: Project, removed: list[dict]) -> int:
+    """Forget removed jobs in the item store; drop the items stale ones computed.
+
+    Items of other jobs stay: the item store outlives the jobs that filled it (``xpr items
+    rm`` drops items). A stale job's items were made by code since edited, so no run can
+    reuse them. Returns how many items were dropped.
+    """
+    if not removed:
+        return 0
+    from expyre.itemstore import ITEMS_DB_NAME, ItemStore
+
+    store = ItemStore(project.root / ITEMS_DB_NAME)
+    dropped = store.drop(job_ids=[r["id"] for r in removed if r["status"] == "stale"])
+    store.forget_jobs(r["id"] for r in removed)
+    return dropped
+
+
 def _action(plan: _Plan, clean: bool) -> str:
     steps = ["cancel"] if plan.in_queue else []
     steps.append("delete row" + (" + dirs" if clean else " (keep dirs)"))
@@ -219,7 +236,12 @@ def rm_command(project: Project, yes, clean, cancel, dry_run, **filters):
             continue
         db.delete(row["id"])
         removed.append(row)
-    click.echo(f"removed {len(removed)} job(s)" + (f", kept {kept}" if kept else ""))
+    dropped = _forget_items_of(project, removed)
+    click.echo(
+        f"removed {len(removed)} job(s)"
+        + (f", kept {kept}" if kept else "")
+        + (f"; dropped {dropped} stored item(s) of stale jobs (code changed)" if dropped else "")
+    )
     if removed and not clean:
         click.echo(
             "their directories were kept (use -c to delete them too), e.g. "

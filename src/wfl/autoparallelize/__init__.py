@@ -9,7 +9,7 @@ from typing import Any
 
 __all__ = ["AutoparaInfo", "RemoteInfo", "autoparallelize", "autoparallelize_docstring"]
 
-# Loaded on first use: a queued job unpickles wfl.autoparallelize.remote.run_chunk, which
+# Loaded on first use: a queued job unpickles wfl.autoparallelize.in_job.run_chunk_in_job, which
 # imports this package; importing base here would pull ConfigSet and ase.io (most of a job's
 # start-up time) into every job, which never needs them. Lazy also keeps the pool path
 # independent of the queued path's modules.

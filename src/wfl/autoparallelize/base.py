@@ -28,7 +28,11 @@ from typing import TYPE_CHECKING, Any
 from expyre.digest import AtomsAsCopy
 from wfl.autoparallelize import plan
 from wfl.autoparallelize.autoparainfo import AutoparaInfo
-from wfl.autoparallelize.completion import incomplete_marker, operation_key, outputs_done
+from wfl.autoparallelize.completion import (
+    incomplete_marker,
+    operation_key,
+    outputs_done,
+)
 from wfl.autoparallelize.docstring import autoparallelize_docstring  # noqa: F401 - 0.3.5 name
 from wfl.autoparallelize.pool import run_items
 from wfl.autoparallelize.preflight import (
@@ -201,7 +205,7 @@ def _run(
     else:
         from wfl.autoparallelize.remote import run_queued
 
-        results = run_queued(op, items, locs, item_rngs, outputs, args, kwargs, info, remote_info)
+        results = run_queued(op, items, item_rngs, args, kwargs, info, remote_info)
     n_failed = store_results(outputs, results, locs, info.skip_failed)
     n_job_failed = _count_failed_job_items(results)
     if n_failed:

@@ -13,6 +13,7 @@ found again and only the failed ones are resubmitted.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 
 from ase.calculators.calculator import BaseCalculator, Calculator
 
+from expyre.digest import CanonicalEncoder
 from expyre.keys import argument_digest, job_key
 
 # What each key component means, for error messages.
@@ -76,6 +78,7 @@ def operation_key(
     initializer: Any = None,
     hash_ignore: Sequence[str] = (),
     iterable_arg: int | str = 0,
+    input_digests: Sequence[bytes] | None = None,
 ) -> dict[str, str]:
     """The key of one autoparallelized operation, as stored in its completion record.
 
@@ -94,6 +97,9 @@ def operation_key(
     iterable_arg : int or str
         Where the items go in ``op``'s arguments; a placeholder is put there so the other
         arguments bind to their real parameter names (which ``hash_ignore`` refers to).
+    input_digests : sequence of bytes, optional
+        :func:`input_digests` of ``inputs``, when already computed (the item store keys
+        each item by it too: digesting 10,000 inputs once instead of twice).
 
     Returns
     -------
@@ -113,7 +119,9 @@ def operation_key(
     return {
         "operation": f"{op.__module__}:{op.__qualname__}",
         "arguments": arguments,
-        "inputs": argument_digest(list(inputs)),
+        "inputs": argument_digest(list(inputs))
+        if input_digests is None
+        else inputs_digest(inputs, input_digests),
         "code": key.code_fingerprint,
     }
 
@@ -215,3 +223,52 @@ def outputs_done(outputs: Any, key: dict[str, str]) -> bool:
             stacklevel=3,
         )
     return True
+
+
+# an input's location in the inputs (wfl.configset.LOC_KEY; not imported: jobs stay light)
+_LOC_KEY = "_ConfigSet_loc"
+
+
+def input_digests(inputs: Sequence) -> list[bytes]:
+    """Digest of each input by value, without its location in the inputs.
+
+    The location is left out so that an item keeps its digest (and its key in the item
+    store) when inputs are added or reordered around it; :func:`inputs_digest` adds the
+    locations back for the operation's key.
+    """
+    out = []
+    for item in inputs:
+        info = getattr(item, "info", None)
+        if not isinstance(info, dict) or _LOC_KEY not in info:
+            out.append(CanonicalEncoder().digest(item))
+            continue
+        loc = info.pop(_LOC_KEY)  # the caller's own copy of the input: put back at once
+        try:
+            out.append(CanonicalEncoder().digest(item))
+        finally:
+            info[_LOC_KEY] = loc
+    return out
+
+
+def inputs_digest(inputs: Sequence, digests: Sequence[bytes] | None = None) -> str:
+    """Digest of the inputs in order: each input's value digest and its location.
+
+    Parameters
+    ----------
+    inputs : sequence
+        The inputs, each with its location in ``info`` (if any).
+    digests : sequence of bytes, optional
+        :func:`input_digests` of ``inputs``, if computed already.
+    """
+    digests = input_digests(inputs) if digests is None else digests
+    if len(digests) != len(inputs):
+        raise ValueError(f"got {len(digests)} input digests for {len(inputs)} inputs")
+    h = hashlib.sha256(f"inputs:{len(inputs)}\n".encode())
+    for item, digest in zip(inputs, digests, strict=True):
+        loc = (
+            getattr(item, "info", {}).get(_LOC_KEY)
+            if isinstance(getattr(item, "info", None), dict)
+            else None
+        )
+        h.update(digest + f"@{loc!r}\n".encode())
+    return h.hexdigest()

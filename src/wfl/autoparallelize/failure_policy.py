@@ -20,7 +20,7 @@ Every failed job has a category (:mod:`expyre.failure`: ``timeout``, ``out_of_me
 
 A job is submitted at most ``RemoteInfo.max_attempts`` times (default
 :data:`MAX_SUBMISSIONS_PER_JOB`), counted in the jobs database, so a rerun of the script
-never starts the count again and no failure is retried in a loop. This module is pure: it decides; :mod:`wfl.autoparallelize.remote` acts.
+never starts the count again and no failure is retried in a loop. This module is pure: it decides; :mod:`wfl.autoparallelize.queued_jobs` acts.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ _REMEDIES = {
     "cancelled": "it was cancelled on purpose; to run it again rerun with failure_policies "
     "{'cancelled': 'resubmit'} (or resubmit_killed_jobs=True), or `xpr reset_status -i ID` "
     "and rerun",
-    "exception": "fix the code or the input item named in the traceback, then `xpr "
-    "reset_status -i ID` (or `xpr rm -i ID`) and rerun",
+    "exception": "fix the code or the input item named in the traceback, then rerun: the "
+    "items without a result run again (for a whole-call job, or with reuse_items=False, "
+    "`xpr reset_status -i ID` (or `xpr rm -i ID`) first)",
     "bad_environment": "fix the job's environment (the system's python_cmd and commands in "
     "config.json, the job's pre_cmds) so that its python imports expyre and your modules, "
     "then `xpr reset_status -i ID` and rerun",

@@ -84,6 +84,7 @@ def plan_call(
     kwargs: dict[str, Any],
     autopara_info: AutoparaInfo,
     remote_info: RemoteInfo,
+    input_digests: Sequence[bytes] | None = None,
 ) -> ConfigSet:
     """Record what this call would do and return; runs nothing, writes no output.
 
@@ -100,6 +101,8 @@ def plan_call(
         The caller's generator (children are spawned as in a real call: job keys depend on them).
     remote_info : RemoteInfo or None
         None: the call would run in the local pool.
+    input_digests : sequence of bytes, optional
+        The inputs' value digests, if computed already (item store keys).
 
     Returns
     -------
@@ -129,7 +132,7 @@ def plan_call(
     if remote_info is None:
         record["where"] = "here"
     else:
-        from wfl.autoparallelize.remote import job_env_vars, run_queued
+        from wfl.autoparallelize.remote import job_env_vars, plan_queued
 
         record.update(
             where="queue",
@@ -146,12 +149,15 @@ def plan_call(
                 partial_node=remote_info.partial_node,
                 env_vars=job_env_vars(remote_info),
             ),
-            jobs=[]
-            if pending
-            else run_queued(
-                op, items, [], item_rngs, None, args, kwargs, autopara_info, remote_info
-            ),
         )
+        if pending:
+            record["jobs"] = []
+        else:
+            record.update(
+                plan_queued(
+                    op, items, item_rngs, args, kwargs, autopara_info, remote_info, input_digests
+                )
+            )
         if remote_info.max_allocations is not None or remote_info.job_array:
             record["packing"] = (
                 f"max_allocations={remote_info.max_allocations}, job_array={remote_info.job_array}"
@@ -181,6 +187,7 @@ def stop_at_single_jobs(
         Always, naming the jobs.
     """
     from expyre.plan import append_record, preview_submission
+    from wfl.autoparallelize.in_job import call_in_job
 
     append_record(
         {
@@ -202,7 +209,7 @@ def stop_at_single_jobs(
                 partial_node=remote_info.partial_node,
             ),
             "jobs": [
-                planned_job(remote_info, name, function, args, kwargs)
+                planned_job(remote_info, name, call_in_job, [function, list(args), dict(kwargs)])
                 for (function, args, kwargs), name in zip(calls, job_names, strict=True)
             ],
             "error": "the plan stops here: a fit's result cannot be stood in for",
@@ -220,12 +227,12 @@ def planned_job(
     name: str,
     function: Callable,
     args: Sequence[Any],
-    kwargs: dict[str, Any],
-    unhashed_kwargs: dict[str, Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    unkeyed: dict[str, Any] | None = None,
 ) -> dict:
     """Plan-mode stand-in for :func:`wfl.autoparallelize.remote.make_job`: the job's fate
     (reuse / new / replaces stale) from its key, with no row, directory or submission."""
     from expyre.plan import preview_job
     from wfl.autoparallelize.remote import job_arguments
 
-    return preview_job(name, **job_arguments(remote_info, function, args, kwargs, unhashed_kwargs))
+    return preview_job(name, **job_arguments(remote_info, function, args, kwargs or {}, unkeyed))

@@ -126,6 +126,31 @@ def _run_chunk_in_worker(task: tuple[list, list | None]) -> list:
     return _call_op(s["op"], chunk, rngs, s["args"], s["kwargs"], s["iterable_arg"])
 
 
+def _run_numbered_chunk_in_worker(task: tuple[int, list, list | None]) -> tuple:
+    """``(n, results, None)`` or ``(n, None, exception)``: one failed chunk must not stop
+    the others (see ``keep_going`` in :func:`run_items`)."""
+    n, chunk, rngs = task
+    try:
+        return n, _run_chunk_in_worker((chunk, rngs)), None
+    except Exception as exc:  # noqa: BLE001 - handed to the parent, raised there
+        return n, None, _picklable_exception(exc)
+
+
+def _picklable_exception(exc: BaseException) -> BaseException:
+    """``exc`` itself if it survives pickling, else a RuntimeError with its text."""
+    import pickle
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any pickling problem: keep the text
+        exc = RuntimeError(repr(exc))
+    # the worker's traceback does not travel with a pickled exception: keep its text
+    exc.add_note(f"traceback in the pool worker:\n{text}")
+    return exc
+
+
 def run_items(
     op: Callable,
     items: Sequence,
@@ -137,6 +162,8 @@ def run_items(
     initializer: tuple[Callable, Sequence] | None,
     item_rngs: Sequence | None,
     iterable_arg: int | str = 0,
+    on_results: Callable[[int, list], None] | None = None,
+    keep_going: bool = False,
 ) -> list:
     """Run ``op`` over ``items`` in chunks; return one result per item, in input order.
 
@@ -161,6 +188,13 @@ def run_items(
         One generator per item.
     iterable_arg : int or str, default 0
         Position or keyword name of the argument of ``op`` that receives the chunk.
+    on_results : callable, optional
+        Called here as ``on_results(start, results)`` as soon as the chunk starting at item
+        ``start`` has its results (in completion order), e.g. to save them.
+    keep_going : bool
+        When a chunk raises, still run the other chunks (their results reach
+        ``on_results``), then raise the first failure in input order. Inside a queued job
+        this keeps every item that can finish, so a rerun computes only the failed ones.
 
     Returns
     -------
@@ -184,6 +218,11 @@ def run_items(
         for s in starts
     ]
     num_workers = min(resolve_num_subprocesses(num_python_subprocesses), len(tasks))
+    if on_results is not None or keep_going:
+        return _run_reporting(
+            op, tasks, chunk_size, args, kwargs, iterable_arg, initializer, num_workers,
+            on_results, keep_going,
+        )  # fmt: skip
     results: list = []
     if num_workers <= 0:
         if initializer is not None:
@@ -201,3 +240,61 @@ def run_items(
         for chunk_results in pool.imap(_run_chunk_in_worker, tasks, chunksize=1):
             results.extend(chunk_results)
     return results
+
+
+def _run_reporting(
+    op: Callable,
+    tasks: list[tuple[list, list | None]],
+    chunk_size: int,
+    args: Sequence,
+    kwargs: dict,
+    iterable_arg: int | str,
+    initializer: tuple[Callable, Sequence] | None,
+    num_workers: int,
+    on_results: Callable[[int, list], None] | None,
+    keep_going: bool,
+) -> list:
+    """:func:`run_items` handing each chunk's results to ``on_results`` as it finishes."""
+    by_chunk: dict[int, list] = {}
+    errors: dict[int, BaseException] = {}
+
+    def finished(n: int, results: list | None, error: BaseException | None) -> None:
+        if error is not None:
+            if not keep_going:
+                raise error
+            errors[n] = error
+            return
+        by_chunk[n] = results
+        if on_results is not None:
+            on_results(n * chunk_size, results)
+
+    if num_workers <= 0:
+        if initializer is not None:
+            func, init_args = initializer
+            func(*init_args)
+        for n, (chunk, rngs) in enumerate(tasks):
+            try:
+                results = _call_op(op, chunk, rngs, args, kwargs, iterable_arg)
+            except Exception as exc:
+                finished(n, None, exc)
+                continue
+            finished(n, results, None)
+    else:
+        context = multiprocessing.get_context("fork")
+        init_args = (op, args, kwargs, iterable_arg, initializer, num_workers)
+        numbered = [(n, chunk, rngs) for n, (chunk, rngs) in enumerate(tasks)]
+        with context.Pool(num_workers, initializer=_init_worker, initargs=init_args) as pool:
+            # unordered: a chunk is saved the moment it is done, not after slower ones
+            for n, results, error in pool.imap_unordered(
+                _run_numbered_chunk_in_worker, numbered, chunksize=1
+            ):
+                finished(n, results, error)
+    if errors:
+        first = errors[min(errors)]
+        if len(errors) > 1:
+            first.add_note(
+                f"{len(errors) - 1} other chunk(s) of {len(tasks)} raised too; the results "
+                "of the chunks that did not were kept"
+            )
+        raise first
+    return [r for n in range(len(tasks)) for r in by_chunk[n]]

@@ -1,125 +1,68 @@
-"""The queued path of autoparallelize : chunks -> jobs -> gather in input order.
+"""The queued path of autoparallelize: items -> (item store) -> chunks -> jobs -> results.
 
-Each chunk of items becomes one expyre job whose function runs the chunk through the
-ordinary pool path (:func:`wfl.autoparallelize.pool.run_items`) on the machine where the job
-runs. All jobs are submitted first, then gathered as they finish (one scheduler status query
-per system per poll, done by expyre). Restarts are expyre's job: a rerun computes the same
-job keys and finds the jobs already submitted or finished.
+1. Each item gets its own key (:mod:`wfl.autoparallelize.items`). Items whose result is in
+   the project's item store are taken from it; items that a job of an earlier run computes
+   are waited for (a job still in its queue) or read from that job now (a finished job
+   whose driver was killed before gathering it). Only the other items are queued.
+2. They are split into chunks of ``num_inputs_per_queued_job``; each chunk becomes one
+   expyre job running :func:`wfl.autoparallelize.in_job.run_chunk_in_job`. The job key is
+   made of :class:`~wfl.autoparallelize.in_job.ChunkCall` alone (the operation, the chunk's
+   items and generators, the arguments minus ``hash_ignore``, where the items go, and the
+   initializer unless ignored); :class:`~wfl.autoparallelize.in_job.ChunkSettings` (pool
+   chunk size, ignored arguments) stays out of it. A rerun that forms the same chunk finds
+   the same job.
+3. Jobs are submitted and gathered (:mod:`wfl.autoparallelize.queued_jobs`); each job's
+   items are stored as it finishes -- also the items a failed or killed job finished.
+4. Results are returned in input order; the caller stores each at its input's location.
+
+With ``RemoteInfo(reuse_items=False)`` step 1 and the storing are skipped: only whole jobs
+are reused, by their key.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from expyre.errors import ExPyReJobDiedError, combined_error_class, copy_exception_state
-from wfl.autoparallelize.failure_policy import decide, effective_policies, remedy
-from wfl.autoparallelize.progress import JobProgress
+from wfl.autoparallelize.in_job import (
+    QUEUE_SELECTION_ENV_VARS,
+    ChunkCall,
+    ChunkSettings,
+    call_in_job,
+    run_chunk_in_job,
+)
+from wfl.autoparallelize.queued_jobs import (
+    FAILED,
+    FAILED_JOB_TAG,
+    JobFailure,
+    QueuedJobsFailed,
+    failure_classes,
+    gather,
+    start_job,
+    start_jobs,
+    start_new_and_failed_jobs,
+)
 from wfl.autoparallelize.remoteinfo import RemoteInfo
 
-# Variables that select calls for the queue: a job must never queue its own work again.
-QUEUE_SELECTION_ENV_VARS = (
-    "WFL_EXPYRE_INFO",
-    "WFL_GAP_SIMPLE_FIT_REMOTEINFO",
-    "WFL_GAP_MULTISTAGE_FIT_REMOTEINFO",
-    "WFL_ACE_FIT_REMOTEINFO",
-)
-FAILED_JOB_TAG = "EXPYRE_REMOTE_JOB_FAILED"
-
-
-@dataclass
-class JobFailure:
-    """One failed job, as reported to the user."""
-
-    job_name: str
-    job_id: str
-    stage_dir: str
-    error: BaseException
-    category: str | None = None
-    why_not_retried: str = ""
-    inputs: Sequence[str] = ()
-    attempts: Sequence[str] = ()
-    #: what fits why the policy stopped, when the category's own remedy does not
-    remedy: str = ""
-
-    def describe(self) -> str:
-        lines = [f"--- job {self.job_name} (id {self.job_id}, dir {self.stage_dir})"]
-        lines += [f"earlier attempt: {reason}" for reason in self.attempts]
-        if self.category:
-            lines.append(f"category: {self.category}; not retried: {self.why_not_retried}")
-            fits = self.remedy.replace(" ID", f" {self.job_id}") or remedy(
-                self.category, self.job_id
-            )
-            lines.append(f"remedy: {fits}")
-        if self.inputs:
-            shown = ", ".join(self.inputs[:10]) + (" ..." if len(self.inputs) > 10 else "")
-            lines.append(f"input items: {shown}")
-        lines.append(str(self.error))
-        return "\n".join(lines)
-
-
-class QueuedJobsFailed(RuntimeError):
-    """Raised after gathering when any job failed; lists *every* failed job.
-
-    It is also an instance of the class of every exception the failed jobs raised (and
-    an ``ExPyReJobDiedError`` if a job died), so a script's ``except ValueError:`` around
-    the operation catches a remote ``ValueError`` as it did in wfl 0.3.5 (see
-    :func:`failure_classes`).
-    """
-
-    def __new__(cls, failures: Sequence[JobFailure], total: int):
-        if cls is not QueuedJobsFailed:
-            return super().__new__(cls)
-        classes = failure_classes(failures)
-        combined = combined_error_class(cls, classes)
-        # an extended layout (OSError's) must be built by its own class's __new__
-        for maker in [RuntimeError, *classes] if combined is not None else []:
-            try:
-                return maker.__new__(combined)
-            except TypeError:
-                continue
-        return super().__new__(cls)
-
-    def __init__(self, failures: Sequence[JobFailure], total: int) -> None:
-        failures = list(failures)
-        first = next((f.error.remote_exception for f in failures if _raised(f)), None)
-        if first is not None and isinstance(self, type(first)):
-            copy_exception_state(first, self)  # its attributes, as if it were raised here
-        self.failures = failures
-        categories = sorted({f.category or "unknown" for f in self.failures})
-        lines = [
-            f"{len(self.failures)} of {total} queued job(s) failed ({', '.join(categories)}); "
-            "each is listed with the remedy that fits it (to carry on without them instead, "
-            "pass ignore_failed_jobs=True in RemoteInfo: their inputs come back tagged "
-            f"{FAILED_JOB_TAG!r}):"
-        ]
-        lines += [f.describe() for f in self.failures]
-        self.report = "\n".join(lines)
-        super().__init__(self.report)
-
-    def __str__(self) -> str:
-        # the report, whatever __str__ the remote exceptions' classes bring (OSError's...)
-        return self.report
-
-
-def _raised(failure: JobFailure) -> bool:
-    return getattr(failure.error, "remote_exception", None) is not None
-
-
-def failure_classes(failures: Sequence[JobFailure]) -> list[type]:
-    """Classes a handler may name to catch these failures: each remote exception's class,
-    and ``ExPyReJobDiedError`` for jobs that died without raising."""
-    classes: list[type] = []
-    for failure in failures:
-        if _raised(failure):
-            classes.append(type(failure.error.remote_exception))
-        elif isinstance(failure.error, ExPyReJobDiedError):
-            classes.append(ExPyReJobDiedError)
-    return classes
+__all__ = [
+    "FAILED",
+    "FAILED_JOB_TAG",
+    "QUEUE_SELECTION_ENV_VARS",
+    "JobFailure",
+    "QueuedJobsFailed",
+    "failure_classes",
+    "gather",
+    "job_arguments",
+    "job_env_vars",
+    "make_job",
+    "plan_queued",
+    "run_queued",
+    "start_job",
+    "start_jobs",
+    "start_new_and_failed_jobs",
+]
 
 
 def job_env_vars(remote_info: RemoteInfo) -> list[str]:
@@ -130,59 +73,29 @@ def job_env_vars(remote_info: RemoteInfo) -> list[str]:
     return env
 
 
-def call_in_job(
+def job_arguments(
+    remote_info: RemoteInfo,
     function: Callable,
     args: Sequence[Any],
     kwargs: dict[str, Any],
-    unhashed_kwargs: dict[str, Any] | None = None,
-) -> Any:
-    """What an expyre job runs: ``function(*args, **kwargs, **unhashed_kwargs)``.
+    unkeyed: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of the ExPyRe of one job (shared with plan mode's key preview).
 
-    Queue selection is switched off first: schedulers such as Slurm copy the submitting
-    environment into the job, so the variables that sent this call to the queue would
-    otherwise send its inner calls to the queue again. ``unhashed_kwargs`` is left out of
-    the job key (``hash_ignore``).
+    The job calls ``function(*args, **kwargs, **unkeyed)``; ``unkeyed`` (keyword arguments
+    of ``function``) is left out of the job key, everything else enters it.
     """
-    for name in QUEUE_SELECTION_ENV_VARS:
-        os.environ.pop(name, None)
-    return function(*args, **kwargs, **(unhashed_kwargs or {}))
-
-
-def run_chunk(
-    op: Callable,
-    items: list,
-    item_rngs: list | None,
-    op_args: Sequence[Any],
-    op_kwargs: dict[str, Any],
-    num_inputs_per_python_subprocess: int,
-    iterable_arg: int | str = 0,
-    unhashed: dict[str, Any] | None = None,
-) -> list:
-    """Run one chunk through the local pool path; this is the body of one queued job.
-
-    ``unhashed`` carries the initializer and the ``hash_ignore`` keyword arguments, kept out
-    of the job key (the job is created with ``hash_ignore=["unhashed"]``).
-    """
-    from wfl.autoparallelize.pool import resolve_num_subprocesses, run_items
-
-    unhashed = dict(unhashed or {})
-    initializer = unhashed.pop("__initializer__", None)
-    # WFL_NUM_PYTHON_SUBPROCESSES, set from the job's cores; but the job is a process of its
-    # own already: a pool with one worker (one core, or one python-subprocess chunk of items)
-    # would only add a process start, so that case runs here
-    per_call = max(1, int(num_inputs_per_python_subprocess))
-    n_calls = -(-len(items) // per_call)
-    serial = min(resolve_num_subprocesses(None), n_calls) <= 1
-    return run_items(
-        op,
-        items,
-        tuple(op_args),
-        {**op_kwargs, **unhashed},
-        num_python_subprocesses=0 if serial else None,
-        num_inputs_per_python_subprocess=num_inputs_per_python_subprocess,
-        initializer=initializer,
-        item_rngs=item_rngs,
-        iterable_arg=iterable_arg,
+    unkeyed = dict(unkeyed or {})
+    return dict(
+        function=function,
+        args=list(args),
+        kwargs={**kwargs, **unkeyed},
+        input_files=remote_info.input_files,
+        output_files=remote_info.output_files,
+        env_vars=job_env_vars(remote_info),
+        pre_run_commands=remote_info.pre_cmds,
+        post_run_commands=remote_info.post_cmds,
+        hash_ignore=list(unkeyed),
     )
 
 
@@ -192,341 +105,89 @@ def make_job(
     function: Callable,
     args: Sequence[Any],
     kwargs: dict[str, Any],
-    unhashed_kwargs: dict[str, Any] | None = None,
+    unkeyed: dict[str, Any] | None = None,
 ) -> Any:
-    """One expyre job calling ``function(*args, **kwargs, **unhashed_kwargs)``.
+    """One expyre job; see :func:`job_arguments`.
 
-    ``unhashed_kwargs`` (initializers, ``hash_ignore`` arguments) do not enter the job key.
+    A whole call (a fit) is ``make_job(info, name, call_in_job, [f, args, kwargs], {})``,
+    as :func:`whole_call_job` builds it.
     """
     from expyre.func import ExPyRe
 
-    return ExPyRe(name, **job_arguments(remote_info, function, args, kwargs, unhashed_kwargs))
+    return ExPyRe(name, **job_arguments(remote_info, function, args, kwargs, unkeyed))
 
 
-def job_arguments(
-    remote_info: RemoteInfo,
-    function: Callable,
-    args: Sequence[Any],
-    kwargs: dict[str, Any],
-    unhashed_kwargs: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The keyword arguments of the ExPyRe of one job (shared with plan mode's key preview)."""
-    return dict(
-        function=call_in_job,
-        args=[function, list(args), dict(kwargs)],
-        kwargs={"unhashed_kwargs": dict(unhashed_kwargs or {})},
-        input_files=remote_info.input_files,
-        output_files=remote_info.output_files,
-        env_vars=job_env_vars(remote_info),
-        pre_run_commands=remote_info.pre_cmds,
-        post_run_commands=remote_info.post_cmds,
-        hash_ignore=["unhashed_kwargs"],
-    )
+def whole_call_job(
+    remote_info: RemoteInfo, name: str, function: Callable, args: Sequence, kwargs: dict
+) -> Any:
+    """The job of a whole call ``function(*args, **kwargs)``, all of it in the job key."""
+    return make_job(remote_info, name, call_in_job, [function, list(args), dict(kwargs)], {})
 
 
-def start_jobs(jobs: list[Any], remote_info: RemoteInfo, force_rerun: bool = False) -> None:
-    """Submit jobs: each a queue job of its own, or packed (``max_allocations``, ``job_array``)."""
-    if not packed(remote_info):
-        for job in jobs:
-            start_job(job, remote_info, force_rerun=force_rerun)
-        return
-    from expyre.packing import start_packed
+@dataclass(frozen=True)
+class _KeyParts:
+    """A call split into what enters job and item keys and what does not."""
 
-    # an allocation asks for what one chunk needs: chunks whose request a failure policy
-    # raised (more time or memory) are packed apart, into allocations asking for that
-    groups: dict[str, tuple[Any, list[Any]]] = {}
-    for job in jobs:
-        request = _job_request(job, remote_info)
-        as_dict = request if isinstance(request, dict) else _resources_dict(request)
-        key = json.dumps(as_dict, sort_keys=True, default=str)
-        groups.setdefault(key, (request, []))[1].append(job)
-    for request, group in groups.values():
-        start_packed(
-            group,
-            request,
-            remote_info.max_allocations or max(1, len(group)),
-            system_name=remote_info.sys_name,
-            header_extra=remote_info.header_extra,
-            exact_fit=remote_info.exact_fit,
-            partial_node=remote_info.partial_node,
-            force_rerun=force_rerun,
-            job_array=remote_info.job_array,
+    keyed_kwargs: dict
+    unkeyed_kwargs: dict
+    keyed_initializer: tuple | None
+    unkeyed_initializer: tuple | None
+    ignored: tuple[str, ...]
+
+    @classmethod
+    def of(cls, kwargs: dict, autopara_info: Any, remote_info: RemoteInfo) -> _KeyParts:
+        ignored = set(remote_info.hash_ignore) | set(
+            getattr(autopara_info, "hash_ignore", []) or []
+        )
+        initializer = autopara_info.initializer
+        init_ignored = "initializer" in ignored
+        return cls(
+            keyed_kwargs={k: v for k, v in kwargs.items() if k not in ignored},
+            unkeyed_kwargs={k: v for k, v in kwargs.items() if k in ignored},
+            keyed_initializer=None if init_ignored else initializer,
+            unkeyed_initializer=initializer if init_ignored else None,
+            ignored=tuple(sorted(ignored)),
         )
 
-
-def packed(remote_info: RemoteInfo) -> bool:
-    """True when chunks are packed into allocations (``max_allocations`` or ``job_array``)."""
-    return remote_info.max_allocations is not None or remote_info.job_array
-
-
-def _job_request(job: Any, remote_info: RemoteInfo) -> Any:
-    """The request a job runs with: a failure policy's raise of the user's request (a rerun
-    goes on from it), unless the user has changed the request since -- theirs then wins."""
-    info = job.row["info"]
-    raised = info.get("resources")
-    if raised and info.get("resources_raised_from") == _normalised(remote_info.resources):
-        return raised
-    return remote_info.resources
-
-
-def _normalised(resources: Any) -> dict:
-    """A request as comparable keyword arguments ("10m" and 600 are the same time)."""
-    from expyre.resources import Resources
-
-    return _resources_dict(Resources.coerce(resources))
-
-
-def start_job(job: Any, remote_info: RemoteInfo, force_rerun: bool = False) -> None:
-    job.start(
-        resources=_job_request(job, remote_info),
-        system_name=remote_info.sys_name,
-        header_extra=remote_info.header_extra,
-        exact_fit=remote_info.exact_fit,
-        partial_node=remote_info.partial_node,
-        force_rerun=force_rerun,
-    )
-
-
-def start_new_and_failed_jobs(jobs: Sequence[Any], remote_info: RemoteInfo) -> None:
-    """Submit every job that is not submitted yet, and retry those that failed earlier.
-
-    With ``ignore_failed_jobs`` a failed job is left unprocessed, so a rerun finds it
-    ``failed``/``died`` here: its items are the ones the operation still lacks, so it runs
-    again (once per rerun), while finished jobs are reused. Without ``ignore_failed_jobs``
-    a rerun reports the same failure again.
-    """
-    failed = [
-        job for job in jobs if remote_info.ignore_failed_jobs and job.status in ("failed", "died")
-    ]
-    failed_ids = {id(job) for job in failed}
-    if failed:
-        print(
-            f"wfl: {remote_info.job_name}: resubmitting {len(failed)} of {len(jobs)} job(s) "
-            "that failed in an earlier run; reusing the others",
-            file=sys.stderr,
+    def chunk_job_arguments(
+        self,
+        op: Callable,
+        items: list,
+        item_rngs: list | None,
+        positions: list[int],
+        args: Sequence[Any],
+        autopara_info: Any,
+    ) -> tuple[Callable, list, dict, dict]:
+        """``(function, args, kwargs, unkeyed)`` of the job of the items at ``positions``."""
+        call = ChunkCall(
+            op=op,
+            items=[items[i] for i in positions],
+            item_rngs=None if item_rngs is None else [item_rngs[i] for i in positions],
+            args=list(args),
+            kwargs=self.keyed_kwargs,
+            iterable_arg=autopara_info.iterable_arg,
+            initializer=self.keyed_initializer,
         )
-        start_jobs(failed, remote_info, force_rerun=True)
-    start_jobs([job for job in jobs if id(job) not in failed_ids], remote_info)
+        settings = ChunkSettings(
+            num_inputs_per_python_subprocess=autopara_info.num_inputs_per_python_subprocess,
+            unkeyed_kwargs=self.unkeyed_kwargs,
+            unkeyed_initializer=self.unkeyed_initializer,
+        )
+        return run_chunk_in_job, [call], {}, {"settings": settings}
 
 
-#: splits a failed chunk job into smaller jobs, not started (None: it cannot be split)
-SplitJob = Callable[[Any], "list[Any] | None"]
-
-
-def gather(
-    jobs: list[Any],
-    remote_info: RemoteInfo,
-    description: str,
-    split_job: SplitJob | None = None,
-    job_inputs: Callable[[Any], Sequence[str]] | None = None,
-) -> list[Any]:
-    """Wait for all jobs, returning their values in job order.
-
-    A failed job goes through ``remote_info.failure_policies`` (see
-    :mod:`wfl.autoparallelize.failure_policy`): it is resubmitted (unchanged, or with more
-    time or memory), split into smaller jobs by ``split_job`` (whose values, lists, are
-    concatenated in order), or reported. Failures that remain are collected (all of them)
-    and raised together; with ``ignore_failed_jobs`` their value is :data:`FAILED` and the
-    caller tags their inputs. ``job_inputs(job)`` names a job's input items for reports.
-    """
-    from expyre.func import RemoteJobError
-    from expyre.poll import wait_for_jobs
-
-    values: list[Any] = [None] * len(jobs)
-    # a job's place: (index of the original job, order among the pieces it was split into)
-    place = {job.id: (i, ()) for i, job in enumerate(jobs)}
-    known = {job.id: job for job in jobs}
-    pieces: dict[int, list[tuple[tuple, Any]]] = {}
-    failures: list[JobFailure] = []
-    failed_index: set[int] = set()
-    pending = list(jobs)
-    idle_rounds = 0  # rounds in a row whose allocations all ended without running a chunk
-    # chunks of a packed run that a failure policy sends back: packed again, all those of
-    # one poll together (a node failure ends many at once), at the next poll or round end
-    to_pack: list[Any] = []
-
-    def start_to_pack() -> None:
-        start_jobs(list(to_pack), remote_info)
-        to_pack.clear()
-
-    with JobProgress(description, len(jobs)) as progress:
-
-        def on_progress(counts: dict[str, int], elapsed: float) -> None:
-            start_to_pack()
-            progress.update(counts, elapsed)
-
-        while pending:
-            again, unclaimed, n_returned = [], [], 0
-            for job in wait_for_jobs(
-                pending,
-                timeout=remote_info.timeout,
-                check_interval=remote_info.check_interval,
-                on_progress=on_progress,
-            ):
-                i, order = place[job.id]
-                n_returned += 1
-                if job.status == "created":  # packed, its allocations ended first: never ran
-                    unclaimed.append(job)
-                    continue
-                try:
-                    value = job.get_results(timeout=0)[0]
-                except RemoteJobError as error:
-                    new_jobs, why, fits = _apply_policy(job, error, remote_info, split_job)
-                    if new_jobs is None:
-                        inputs = job_inputs(job) if job_inputs is not None else ()
-                        attempts = [
-                            a.get("reason") or "" for a in job.row["info"].get("attempts", [])
-                        ]
-                        failures.append(
-                            JobFailure(
-                                job.name, job.id, str(job.stage_dir), error,
-                                error.failure_category, why, list(inputs), attempts, fits,
-                            )
-                        )  # fmt: skip
-                        failed_index.add(i)
-                        continue
-                    for n, new_job in enumerate(new_jobs):
-                        if new_job is not job:
-                            place[new_job.id] = (i, (*order, n))
-                            known[new_job.id] = new_job
-                    if packed(remote_info):
-                        to_pack.extend(new_jobs)
-                    else:
-                        start_jobs(new_jobs, remote_info)
-                    again.extend(new_jobs)
-                    continue
-                if order == () and job is jobs[i]:
-                    values[i] = value
-                else:
-                    pieces.setdefault(i, []).append((order, value))
-            idle_rounds = idle_rounds + 1 if unclaimed and len(unclaimed) == n_returned else 0
-            if idle_rounds >= MAX_IDLE_PACK_ROUNDS:
-                # an allocation that never gets to run a chunk (its environment fails inside
-                # the queue job, say) would be packed again forever: report it instead
-                failures += [_never_ran(job, idle_rounds) for job in unclaimed]
-                failed_index.update(place[job.id][0] for job in unclaimed)
-                unclaimed = []
-            to_pack.extend(unclaimed)
-            start_to_pack()
-            pending = again + unclaimed
-    for i, parts in pieces.items():
-        values[i] = [v for _, part in sorted(parts, key=lambda p: p[0]) for v in part]
-    if failures and not remote_info.ignore_failed_jobs:
-        raise QueuedJobsFailed(failures, len(jobs))
-    failed_ids = {f.job_id for f in failures}
-    for i in failed_index:
-        values[i] = FAILED
-    for job_id, (i, _) in place.items():
-        job = known[job_id]
-        # a split job's original stays "died": its pieces carry its result
-        ok = job_id not in failed_ids and i not in failed_index
-        if ok and job.refresh().status in ("succeeded", "processed"):
-            job.mark_processed()
-    return values
-
-
-#: packing rounds in a row in which every allocation ended without running any chunk,
-#: after which the chunks are reported as failed instead of being packed again
-MAX_IDLE_PACK_ROUNDS = 3
-
-
-def _never_ran(job: Any, rounds: int) -> JobFailure:
-    """The failure report of a packed chunk that no allocation ever ran."""
-    error = RuntimeError(
-        f"its allocations ended {rounds} times in a row without running any chunk; read "
-        "their output (under _expyre/packs/, or the system's rundir/_packs/ on a cluster) "
-        "and check the system's 'commands' and python inside a queue job "
-        f"(xpr check {job.system_name or 'SYSTEM'}); a rerun packs the chunk again"
-    )
-    return JobFailure(
-        job.name,
-        job.id,
-        str(job.stage_dir),
-        error,
-        "bad_environment",
-        "packed again would only repeat it",
-    )
-
-
-def _apply_policy(
-    job: Any, error: BaseException, remote_info: RemoteInfo, split_job: SplitJob | None
-) -> tuple[list[Any] | None, str, str]:
-    """Act on a failed job's policy: the jobs to start and wait for instead (the job sent
-    back to ``created``, or the new halves of a split), or (None, why not, remedy that fits
-    why not -- "" for the category's own)."""
-    from expyre.system import get_system
-
-    category = getattr(error, "failure_category", None) or "unknown"
-    row = job.refresh().row
-    # a job already resubmitted with more time or memory grows from there, also after a rerun
-    resources = _job_request(job, remote_info)
-    if not isinstance(resources, dict):
-        resources = _resources_dict(resources)
-    try:
-        partitions = get_system(job.system_name).config.partitions
-    except Exception:  # noqa: BLE001 - a system gone from config.json: only plain policies
-        partitions = {}
-    items = row["info"].get("num_items")
-    decision = decide(
-        category=category,
-        policies=effective_policies(remote_info.failure_policies, remote_info.resubmit_killed_jobs),
-        resources=resources,
-        partitions=partitions,
-        submissions=row["n_submissions"],
-        num_items=items if isinstance(items, int) else 1,
-        job_label=f"job {job.name} ({job.id})",
-        exact_fit=remote_info.exact_fit,
-        partial_node=remote_info.partial_node,
-        max_attempts=remote_info.max_attempts,
-    )
-    if decision.action == "fail":
-        return None, decision.message, decision.remedy
-    if decision.action == "split":
-        new_jobs = split_job(job) if split_job is not None else None
-        if not new_jobs:
-            return None, f"{category}: this job cannot be split", ""
-        print(f"expyre: {decision.message}", file=sys.stderr, flush=True)
-        job.record_attempt(decision.message)
-        return new_jobs, "", ""
-    print(f"expyre: {decision.message}", file=sys.stderr, flush=True)
-    job.prepare_rerun(
-        decision.message,
-        decision.resources,
-        info={"resources_raised_from": _normalised(remote_info.resources)},
-    )
-    return [job], "", ""
-
-
-def _resources_dict(resources: Any) -> dict:
-    """A Resources object as the keyword arguments that rebuild it."""
-    out: dict[str, Any] = {"max_time": resources.max_time_s}
-    for field, key in (
-        ("num_nodes", "num_nodes"),
-        ("num_cores", "num_cores"),
-        ("max_mem_tot_kB", "max_mem_tot"),
-        ("max_mem_per_core_kB", "max_mem_per_core"),
-        ("partitions", "partitions"),
-    ):
-        value = getattr(resources, field)
-        if value is not None:
-            out[key] = list(value) if field == "partitions" else value
-    return out
-
-
-#: value :func:`gather` returns in place of a failed job's result (with ignore_failed_jobs)
-FAILED = object()
+_MISSING = object()
 
 
 def run_queued(
     op: Callable,
     items: list,
-    locs: list,
     item_rngs: list | None,
-    outputs: Any,
     args: Sequence[Any],
     kwargs: dict[str, Any],
     autopara_info: Any,
     remote_info: RemoteInfo,
+    input_digests: Sequence[bytes] | None = None,
 ) -> list:
     """Run an autoparallelized operation as queued jobs; one result per item, in input order.
 
@@ -535,85 +196,278 @@ def run_queued(
     op : callable
         The operation over a list of items.
     items : list
-        The input items (already copied, carrying their locations in ``info``).
-    locs : list
-        Their locations, named in the report of a failed job.
+        The input items (already copied, carrying their locations in ``info``: failure
+        reports name them).
     item_rngs : list of numpy.random.Generator or None
         One child generator per item, spawned in input order by the caller.
-    outputs : OutputSpec
-        Not used for the job key (where results go does not change what is computed); results are stored by the caller.
     args, kwargs
-        The operation's other arguments.
+        The operation's other arguments (not the OutputSpec: where results go does not
+        change what is computed, and the caller stores them).
     autopara_info : AutoparaInfo
-        Pool settings; ``num_inputs_per_python_subprocess`` is used inside each job.
+        Pool settings (``num_inputs_per_python_subprocess`` is used inside each job),
+        ``iterable_arg``, ``initializer``, ``hash_ignore``.
     remote_info : RemoteInfo
-        Job splitting, resources and failure policy.
+        Job splitting, resources, failure policy, ``reuse_items``.
+    input_digests : sequence of bytes, optional
+        :func:`wfl.autoparallelize.completion.input_digests` of ``items``, if computed
+        already (for the operation's completion key).
+
+    Returns
+    -------
+    list
+        One result per item; the input tagged :data:`FAILED_JOB_TAG` for an item whose job
+        failed (``ignore_failed_jobs``).
     """
-    chunk_size = remote_info.chunk_size(autopara_info.num_inputs_per_python_subprocess)
-    ignored = set(remote_info.hash_ignore) | set(getattr(autopara_info, "hash_ignore", []) or [])
-    hashed = {k: v for k, v in kwargs.items() if k not in ignored}
-    unhashed = {k: v for k, v in kwargs.items() if k in ignored}
-    if autopara_info.initializer is not None:
-        unhashed["__initializer__"] = autopara_info.initializer
-
     from expyre.stale import stale_jobs_report
-    from wfl.autoparallelize import plan
 
-    new_job = plan.planned_job if plan.active() else make_job  # a plan creates no job
+    parts = _KeyParts.of(kwargs, autopara_info, remote_info)
+    results: list = [_MISSING] * len(items)
+    session = _ItemSession.open(
+        op, args, kwargs, items, item_rngs, autopara_info, remote_info, input_digests
+    )
+    adopted: list[Any] = []
+    if session is not None:
+        session.fill_from_store(results)
+        adopted = session.harvest_and_adopt(results)
+    waiting = session.keys_of_jobs(adopted) if session is not None else set()
+    todo = [
+        i
+        for i, r in enumerate(results)
+        if r is _MISSING and (session is None or session.keys.keys[i] not in waiting)
+    ]
+    chunk_size = remote_info.chunk_size(autopara_info.num_inputs_per_python_subprocess)
+    if session is not None:
+        n_waiting = session.n_waiting(results, waiting)
+        n_reused = len(items) - len(todo) - n_waiting
+        session.report(len(items), n_reused, n_waiting, len(todo), chunk_size)
 
-    def chunk_job(name: str, start: int, stop: int) -> Any:
-        chunk_rngs = None if item_rngs is None else item_rngs[start:stop]
-        job = new_job(
-            remote_info,
-            name,
-            run_chunk,
-            (op, items[start:stop], chunk_rngs, list(args), hashed),
-            {
-                "num_inputs_per_python_subprocess": autopara_info.num_inputs_per_python_subprocess,
-                "iterable_arg": autopara_info.iterable_arg,
-            },
-            {"unhashed": unhashed},
-        )
-        if new_job is make_job:
-            span[job.id] = (start, stop)
-            if job.row["info"].get("num_items") != stop - start:
-                job.update_info({"num_items": stop - start})  # whether it can be split
+    span: dict[str, list[int]] = {}  # job id -> the input positions of its items
+
+    def chunk_job(name: str, positions: list[int]) -> Any:
+        job_args = parts.chunk_job_arguments(op, items, item_rngs, positions, args, autopara_info)
+        job = make_job(remote_info, name, *job_args)
+        span[job.id] = positions
+        if session is not None:
+            session.claim(job, positions)  # before submission: a rerun finds the job by its items
+        if job.row["info"].get("num_items") != len(positions):
+            job.update_info({"num_items": len(positions)})  # whether it can be split
         return job
 
     def split_job(job: Any) -> list[Any] | None:
-        start, stop = span[job.id]
-        if stop - start < 2:
+        positions = span[job.id]
+        if len(positions) < 2:
             return None
-        middle = (start + stop + 1) // 2
-        halves = [
-            chunk_job(f"{job.name}_{part}", a, b)
-            for part, (a, b) in (("a", (start, middle)), ("b", (middle, stop)))
-        ]
-        return halves  # started by gather: packed with others in a packed run
+        middle = (len(positions) + 1) // 2
+        return [
+            chunk_job(f"{job.name}_{part}", piece)
+            for part, piece in (("a", positions[:middle]), ("b", positions[middle:]))
+        ]  # started by gather: packed with others in a packed run
 
     def job_inputs(job: Any) -> list[str]:
-        start, stop = span.get(job.id, (0, 0))
-        return [str(loc) for loc in locs[start:stop]]
+        from wfl.configset import LOC_KEY
 
-    span: dict[str, tuple[int, int]] = {}
-    jobs, bounds = [], []
+        return [str(items[i].info.get(LOC_KEY)) for i in span.get(job.id, [])]
+
+    jobs = []
     with stale_jobs_report():  # jobs of edited code: cancelled, and ONE warning for all
-        for n, start in enumerate(range(0, len(items), chunk_size)):
-            stop = min(start + chunk_size, len(items))
-            jobs.append(chunk_job(f"{remote_info.job_name}_chunk_{n}", start, stop))
-            bounds.append((start, stop))
-    if new_job is not make_job:
-        return jobs  # plan mode: what each job would do, nothing submitted
-    start_new_and_failed_jobs(jobs, remote_info)
-
-    values = gather(jobs, remote_info, remote_info.job_name, split_job, job_inputs)
-    results: list = []
-    for (start, stop), value in zip(bounds, values, strict=True):
+        for n, start in enumerate(range(0, len(todo), chunk_size)):
+            positions = todo[start : start + chunk_size]
+            jobs.append(chunk_job(f"{remote_info.job_name}_chunk_{n}", positions))
+    start_new_and_failed_jobs([*jobs, *adopted], remote_info, retry_failed=session is not None)
+    on_finished = session.on_finished if session is not None else None
+    values = gather([*jobs, *adopted], remote_info, remote_info.job_name, split_job, job_inputs,
+                    on_finished)  # fmt: skip
+    failed_positions: set[int] = set()
+    for job, value in zip(jobs, values, strict=False):
         if value is FAILED:
-            results.extend(_tag_failed(item) for item in items[start:stop])
-        else:
-            results.extend(value)
-    return results
+            failed_positions.update(span[job.id])
+            continue
+        for i, result in zip(span[job.id], value, strict=True):
+            results[i] = result
+    if session is not None:
+        # items of adopted jobs, and the items a failed job finished before it failed
+        session.fill_from_store(results)
+        failed_positions |= session.positions_of_failed(results, adopted, values[len(jobs) :])
+    out = []
+    for i, result in enumerate(results):
+        if result is _MISSING:
+            # a failed job's item without a result (ignore_failed_jobs), or None from the op
+            result = _tag_failed(items[i]) if i in failed_positions or session is None else None
+        out.append(result)
+    return out
+
+
+class _ItemSession:
+    """The item store as one queued call uses it (see :func:`run_queued`)."""
+
+    def __init__(self, store: Any, keys: Any, job_name: str) -> None:
+        self.store = store
+        self.keys = keys
+        self.job_name = job_name
+        self._position = {}
+        for i, key in enumerate(keys.keys):
+            self._position.setdefault(key, []).append(i)
+
+    @classmethod
+    def open(
+        cls, op, args, kwargs, items, item_rngs, autopara_info, remote_info, input_digests=None
+    ) -> _ItemSession | None:
+        """The session of a call, or None with ``reuse_items=False``."""
+        if not remote_info.reuse_items:
+            return None
+        from expyre.itemstore import item_store
+        from wfl.autoparallelize.items import item_keys
+
+        parts = _KeyParts.of(kwargs, autopara_info, remote_info)
+        keys = item_keys(
+            op, args, parts.keyed_kwargs, items, item_rngs, parts.keyed_initializer,
+            parts.ignored, autopara_info.iterable_arg, input_digests,
+        )  # fmt: skip
+        session = cls(item_store(), keys, remote_info.job_name)
+        dropped = session.store.drop_stale(keys.operation, keys.arguments, keys.code)
+        if dropped:
+            print(
+                f"wfl: {remote_info.job_name}: dropped {dropped} stored item(s) of "
+                f"{keys.operation} made by earlier code (code changed)",
+                file=sys.stderr,
+            )
+        return session
+
+    def fill_from_store(self, results: list) -> None:
+        """Put the stored result of every missing item into ``results``."""
+        from wfl.autoparallelize.items import load_items
+
+        missing = [self.keys.keys[i] for i, r in enumerate(results) if r is _MISSING]
+        if not missing:
+            return
+        for key, value in load_items(self.store, missing).items():
+            for i in self._position[key]:
+                if results[i] is _MISSING:
+                    results[i] = value
+
+    def harvest_and_adopt(self, results: list) -> list[Any]:
+        """Jobs of earlier runs (or of another driver) that compute missing items: read the
+        finished ones now (their driver was killed before gathering them), return those
+        still to be submitted, queued or running (to be waited for, not duplicated)."""
+        from expyre.func import ExPyRe
+        from expyre.jobsdb import FINAL_STATES, LIVE_STATES, jobs_db
+        from wfl.autoparallelize.items import harvest_job
+
+        missing = [self.keys.keys[i] for i, r in enumerate(results) if r is _MISSING]
+        if not missing:
+            return []
+        claims = self.store.claiming_jobs(missing)
+        job_ids = sorted({j for ids in claims.values() for j in ids})
+        if not job_ids:
+            return []
+        rows = jobs_db().select(ids=job_ids)
+        adopted, harvested = [], 0
+        for row in rows:
+            job = ExPyRe.from_jobsdb(row)
+            # a staged "created" job is one another driver is about to submit (or one whose
+            # driver was killed before submitting it): starting it is safe either way, as
+            # only one submission of a job is ever recorded
+            waiting = row["status"] == "created" and row["info"].get("staged")
+            if row["status"] in LIVE_STATES or waiting:
+                adopted.append(job)
+            elif row["status"] in FINAL_STATES:
+                harvested += harvest_job(self.store, self.keys, job)
+                if row["status"] == "succeeded":
+                    job.mark_processed()  # its results are kept now, as gathering does
+        if harvested:
+            self.fill_from_store(results)
+        return adopted
+
+    def keys_of_jobs(self, jobs: Sequence[Any]) -> set[str]:
+        return {key for job in jobs for key in self.store.claimed_keys(job.id)}
+
+    def n_waiting(self, results: list, waiting: set[str]) -> int:
+        return sum(
+            1 for i, r in enumerate(results) if r is _MISSING and self.keys.keys[i] in waiting
+        )
+
+    def report(self, n_items: int, n_reused: int, n_waiting: int, n_new: int, chunk: int) -> None:
+        """Record the call's counts (``xpr items``) and say what was reused on stderr."""
+        self.store.record_run(
+            self.keys.operation, self.job_name, n_items, n_reused, n_waiting, n_new
+        )
+        if n_reused or n_waiting:
+            n_jobs = -(-n_new // chunk) if n_new else 0
+            waiting = f", {n_waiting} from jobs of an earlier run still queued" if n_waiting else ""
+            print(
+                f"wfl: {self.job_name}: {n_reused} of {n_items} item(s) reused from the item "
+                f"store{waiting}; {n_new} to compute in {n_jobs} job(s)",
+                file=sys.stderr,
+            )
+
+    def claim(self, job: Any, positions: list[int]) -> None:
+        self.store.claim(job.id, [self.keys.keys[i] for i in positions])
+
+    def on_finished(self, job: Any, value: Any) -> None:
+        """Store what a job computed, the moment it is gathered (a failed one: its saved items)."""
+        from wfl.autoparallelize.items import harvest_job
+
+        if value is not FAILED:
+            # processed first: a driver killed between the two finds a processed job whose
+            # items are missing, and reads them from it again (the other order would leave a
+            # finished job that no run ever marks processed)
+            job.mark_processed()
+        harvest_job(self.store, self.keys, job, None if value is FAILED else value)
+
+    def positions_of_failed(
+        self, results: list, adopted: Sequence[Any], values: Sequence[Any]
+    ) -> set[int]:
+        """Missing positions whose adopted job failed (their inputs are tagged)."""
+        failed_keys = {
+            key
+            for job, value in zip(adopted, values, strict=True)
+            if value is FAILED
+            for key in self.store.claimed_keys(job.id)
+        }
+        return {
+            i for i, r in enumerate(results) if r is _MISSING and self.keys.keys[i] in failed_keys
+        }
+
+
+def plan_queued(
+    op: Callable,
+    items: list,
+    item_rngs: list | None,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    autopara_info: Any,
+    remote_info: RemoteInfo,
+    input_digests: Sequence[bytes] | None = None,
+) -> dict[str, Any]:
+    """What :func:`run_queued` would do, without doing it (plan mode; writes nothing).
+
+    Returns
+    -------
+    dict
+        ``items_reused`` (in the item store), ``items_new`` (to be queued) and ``jobs``
+        (:func:`wfl.autoparallelize.plan.planned_job` of each job the new items form).
+    """
+    from wfl.autoparallelize.plan import planned_job
+
+    parts = _KeyParts.of(kwargs, autopara_info, remote_info)
+    todo = list(range(len(items)))
+    if remote_info.reuse_items:
+        from expyre.itemstore import item_store
+        from wfl.autoparallelize.items import item_keys
+
+        keys = item_keys(
+            op, args, parts.keyed_kwargs, items, item_rngs, parts.keyed_initializer,
+            parts.ignored, autopara_info.iterable_arg, input_digests,
+        )  # fmt: skip
+        found = item_store().lookup(keys.keys)
+        todo = [i for i in todo if keys.keys[i] not in found]
+    chunk_size = remote_info.chunk_size(autopara_info.num_inputs_per_python_subprocess)
+    jobs = []
+    for n, start in enumerate(range(0, len(todo), chunk_size)):
+        positions = todo[start : start + chunk_size]
+        job_args = parts.chunk_job_arguments(op, items, item_rngs, positions, args, autopara_info)
+        jobs.append(planned_job(remote_info, f"{remote_info.job_name}_chunk_{n}", *job_args))
+    return {"items_reused": len(items) - len(todo), "items_new": len(todo), "jobs": jobs}
 
 
 def _tag_failed(item: Any) -> Any:

@@ -96,6 +96,11 @@ class RemoteInfo:
         every policy that resubmits it. Counted in the jobs database, so a rerun of the
         script does not start the count again. ``split`` is bounded by the items instead: a
         chunk is halved until one item is left.
+    reuse_items : bool
+        True (default): each item's result is kept in the project's item store
+        (``_expyre/items.db``) when its job's results are gathered, and a rerun takes every
+        item computed already -- whatever the chunking -- and queues only the others. False:
+        items are neither looked up nor stored (only whole jobs are reused, by their key).
     """
 
     sys_name: str | None
@@ -119,6 +124,7 @@ class RemoteInfo:
     job_array: bool = False
     failure_policies: dict[str, str] | None = None
     max_attempts: int = MAX_SUBMISSIONS_PER_JOB
+    reuse_items: bool = True
 
     #: the field names, in order (the keys ``from_value`` accepts)
     FIELDS: ClassVar[list[str]]
@@ -288,6 +294,7 @@ _CHECKS = {
     "job_array": _check_bool,
     "failure_policies": _check_policies,
     "max_attempts": lambda name, value: check_max_attempts(value),
+    "reuse_items": _check_bool,
     "timeout": _check_seconds,
     "check_interval": _check_seconds,
     "max_allocations": _check_max_allocations,

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from wfl.autoparallelize.preflight import check_single_jobs
-from wfl.autoparallelize.remote import FAILED, gather, make_job, start_new_and_failed_jobs
+from wfl.autoparallelize.queued_jobs import FAILED, gather, start_new_and_failed_jobs
+from wfl.autoparallelize.remote import whole_call_job
 from wfl.autoparallelize.remoteinfo import RemoteInfo
 from wfl.autoparallelize.select import choose_remote_info
 
@@ -93,7 +94,7 @@ def run_as_single_jobs(
         plan.stop_at_single_jobs(calls, info, job_names)
     with stale_jobs_report():  # jobs of edited code: cancelled, and ONE warning for all
         jobs = [
-            make_job(info, name, function, args, kwargs)
+            whole_call_job(info, name, function, args, kwargs)
             for (function, args, kwargs), name in zip(calls, job_names, strict=True)
         ]
     start_new_and_failed_jobs(jobs, info)
