@@ -363,7 +363,7 @@ class _ItemSession:
         rows = jobs_db().select(ids=job_ids)
         adopted, harvested = [], 0
         for row in rows:
-            job = ExPyRe.from_jobsdb(row)
+            (job,) = ExPyRe.from_jobsdb([row])
             # a staged "created" job is one another driver is about to submit (or one whose
             # driver was killed before submitting it): starting it is safe either way, as
             # only one submission of a job is ever recorded
