@@ -268,7 +268,8 @@ def test_a_packed_chunk_reset_by_the_user_runs_again_on_rerun(local_queue):
 
     from expyre.cli import cli
 
-    info = _info("again", max_allocations=1)
+    # the reset job must run again: the item store would give its item back without a job
+    info = _info("again", max_allocations=1, reuse_items=False)
     wfl_map(ConfigSet(_configs(1)), OutputSpec(), _identity, autopara_info={"remote_info": info})
     (row,) = _rows(local_queue).values()
     result = CliRunner().invoke(cli, ["reset_status", "-i", row["id"], "-y"])
