@@ -22,6 +22,7 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 def count_and_mark(atoms, log, markers):
     """The operation: logs each execution; fails while ``fail_<id>`` exists in ``markers``,
+    returns None (a skipped failure) while ``skip_<id>`` exists,
     and kills its own process once if ``kill_<id>`` exists (the marker is removed first)."""
     import os as _os
     import time as _time
@@ -33,6 +34,8 @@ def count_and_mark(atoms, log, markers):
     _time.sleep(atoms.info.get("sleep", 0.0))
     if (_Path(markers) / f"fail_{ident}").exists():
         raise RuntimeError(f"item {ident} fails while its marker exists")
+    if (_Path(markers) / f"skip_{ident}").exists():
+        return None  # a failure the operation skips (as skip_failed does): no result
     kill = _Path(markers) / f"kill_{ident}"
     if kill.exists():
         kill.unlink()

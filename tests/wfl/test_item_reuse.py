@@ -67,6 +67,24 @@ def test_a_failed_item_is_all_a_rerun_executes(workdir, pool):
     assert all(at.info["done"] for at in again)
 
 
+@pytest.mark.parametrize("n_per_job", [1, 2])
+def test_a_skipped_item_is_retried_even_when_its_job_is_formed_again(workdir, n_per_job):
+    """An item the operation returned None for has no stored result; when the rerun forms
+    the very same job for it (same items, same key), that finished job must run again,
+    or the item would never be retried."""
+    log = workdir / "executions.log"
+    marker = workdir / "markers" / "skip_2"
+    marker.write_text("x")
+    first = run(configs(range(4)), workdir, "local", n_per_job)
+    assert sorted(at.info["id"] for at in first) == [0, 1, 3]
+    marker.unlink()
+
+    before = executions(log)
+    again = run(configs(range(4)), workdir, "local", n_per_job)
+    assert executions(log) - before == {2: 1}, "only the skipped item runs again"
+    assert [at.info["id"] for at in again] == [0, 1, 2, 3]
+
+
 def test_ignored_failure_tags_only_the_item_without_result(workdir):
     (workdir / "markers" / "fail_5").write_text("x")
     first = run(configs(range(8)), workdir, "local", 4, ignore_failed_jobs=True)

@@ -206,7 +206,10 @@ def start_job(job: Any, remote_info: RemoteInfo, force_rerun: bool = False) -> N
 
 
 def start_new_and_failed_jobs(
-    jobs: Sequence[Any], remote_info: RemoteInfo, retry_failed: bool = False
+    jobs: Sequence[Any],
+    remote_info: RemoteInfo,
+    retry_failed: bool = False,
+    rerun_finished: Sequence[Any] = (),
 ) -> None:
     """Submit every job that is not submitted yet, and retry those that failed earlier.
 
@@ -219,6 +222,10 @@ def start_new_and_failed_jobs(
     environment is fixed and the job reset (``xpr reset_status``). A job that died goes
     through its failure policy when it is gathered, as in the run that saw it die.
     Otherwise the rerun reports the same failure again.
+
+    ``rerun_finished`` are jobs among ``jobs`` that finished, yet their items still lack a
+    result (the operation returned None for them, e.g. ``skip_failed``): they run again,
+    or those items could never be retried.
     """
 
     def retried(job: Any) -> bool:
@@ -232,12 +239,13 @@ def start_new_and_failed_jobs(
             and job.row.get("failure_category") != "bad_environment"
         )
 
-    failed = [job for job in jobs if retried(job)]
+    again = {id(job) for job in rerun_finished if job.status in ("succeeded", "processed")}
+    failed = [job for job in jobs if retried(job) or id(job) in again]
     failed_ids = {id(job) for job in failed}
     if failed:
         print(
             f"wfl: {remote_info.job_name}: resubmitting {len(failed)} of {len(jobs)} job(s) "
-            "that failed in an earlier run; reusing the others",
+            "that failed, or left items without a result, in an earlier run; reusing the others",
             file=sys.stderr,
         )
         start_jobs(failed, remote_info, force_rerun=True)

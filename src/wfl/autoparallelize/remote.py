@@ -273,7 +273,14 @@ def run_queued(
         for n, start in enumerate(range(0, len(todo), chunk_size)):
             positions = todo[start : start + chunk_size]
             jobs.append(chunk_job(f"{remote_info.job_name}_chunk_{n}", positions))
-    start_new_and_failed_jobs([*jobs, *adopted], remote_info, retry_failed=session is not None)
+    # with the item store, a job formed for items without a result that finished earlier
+    # (the same chunk, so the same key) returned None for them: it must run again
+    start_new_and_failed_jobs(
+        [*jobs, *adopted],
+        remote_info,
+        retry_failed=session is not None,
+        rerun_finished=jobs if session is not None else (),
+    )
     on_finished = session.on_finished if session is not None else None
     values = gather([*jobs, *adopted], remote_info, remote_info.job_name, split_job, job_inputs,
                     on_finished)  # fmt: skip
