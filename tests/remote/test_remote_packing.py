@@ -4,6 +4,7 @@ The chunks count their own runs in a directory of this machine (the ssh system i
 machine too), so "nothing twice, nothing lost" is checked from the outside.
 """
 
+import posixpath
 import time
 from pathlib import Path
 
@@ -107,7 +108,9 @@ def test_job_array_one_submit_for_many_chunks_then_cancel_and_rerun(
     assert _runs(log_dir, values) == dict.fromkeys(values, 1)
     # each task wrote its own log, naming the chunks it ran; together they name all six
     system = get_system(sys_name)
-    _, pack_dir = _pack_dirs(system, jobs[0]._config.root, jobs[0].row["info"]["pack"])
+    _, pack_dir = _pack_dirs(
+        system, jobs[0]._config.root, jobs[0].row["info"]["pack"], jobs[0]._db.project_id
+    )
     listing = system.run(["ls", pack_dir], what="list the pack dir").stdout.split()
     task_logs = sorted(name for name in listing if name.startswith("_expyre_task_"))
     assert [n for n in task_logs if n.endswith(".stdout")], listing
@@ -115,6 +118,8 @@ def test_job_array_one_submit_for_many_chunks_then_cancel_and_rerun(
     for name in task_logs:
         text = system.run(["cat", f"{pack_dir}/{name}"], what="read a task log").stdout
         ran += [line.split(" ran ")[1].split()[0] for line in text.splitlines() if " ran " in line]
+    # the pack names its chunks relative to itself (the project stays movable)
+    ran = [posixpath.normpath(path) for path in ran]
     assert sorted(ran) == sorted(j.row["remote_dir"] for j in jobs)
 
     # an array cancelled while its first task runs a chunk: that chunk died, the rest

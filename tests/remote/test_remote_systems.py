@@ -231,7 +231,10 @@ def test_rundir_with_spaces_and_semicolons_over_ssh(remote_project, sys_name, sy
     job.start(ONE_CORE, partial_node=True)
     (env, cwd), _, _ = job.get_results(timeout=300)
     assert env == {"EXPYRE_NUM_CORES": "1"}
-    assert cwd == f"{rundir}/{job.id}"
+    # each project's jobs run in its own directory under the rundir
+    project_rundir = get_system(sys_name).project_rundir(job._db.project_id)
+    assert project_rundir.startswith(f"{rundir}/")
+    assert cwd == f"{project_rundir}/{job.id}"
     assert not list(Path(sys_config["rundir"]).glob("PWNED*"))
 
     # what no scheduler header can carry is refused before anything is submitted
