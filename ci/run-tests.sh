@@ -6,6 +6,9 @@
 #   - start single-node Slurm, single-host SGE and an sshd on 127.0.0.1:2222
 #   - pytest, including the tests against the live daemons (--runremote) and the slow ones
 # Extra pytest arguments can be given in PYTEST_ARGS. Exit code 5 (nothing selected) is not a failure.
+# Tests run in PYTEST_WORKERS parallel processes (pytest-xdist, default 4): most of the suite's
+# time is spent waiting on queues and polls, not computing, so workers overlap those waits on a
+# 2-core machine. Tests are written to share Slurm, SGE and sshd with each other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -27,7 +30,8 @@ echo "[run-tests] setup took $(( $(date +%s) - t0 )) s" >&2
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 set +e
-.venv/bin/python -m pytest --runremote --runslow -q --basetemp="$PWD/.pytest-tmp" ${PYTEST_ARGS:-} tests
+.venv/bin/python -m pytest --runremote --runslow -q --basetemp="$PWD/.pytest-tmp" \
+    -n "${PYTEST_WORKERS:-4}" --dist loadgroup --durations=25 ${PYTEST_ARGS:-} tests
 rc=$?
 set -e
 echo "[run-tests] total $(( $(date +%s) - t0 )) s, pytest exit code $rc" >&2

@@ -38,6 +38,38 @@ def pytest_collection_modifyitems(config, items):
         for marker, (enabled, reason) in skips.items():
             if marker in item.keywords and not enabled:
                 item.add_marker(pytest.mark.skip(reason=reason))
+    # Longest first: with parallel workers (pytest-xdist) a slow or queue-bound test started
+    # last would leave the other workers idle at the end. The sort is stable, so tests keep
+    # their file order within each class.
+    items.sort(key=_start_rank)
+
+
+# Files whose tests take a minute or more on a busy machine (queued jobs on the local queue,
+# fits, whole workflows in subprocesses) without being marked slow or remote.
+_LONG_FILES = (
+    "tests/examples/test_main_job.py",
+    "tests/test_readme.py",
+    "tests/wfl/fit/",
+    "tests/wfl/test_failure_categories.py",
+    "tests/wfl/test_optimize.py",
+    "tests/wfl/test_plan.py",
+    "tests/wfl/test_power_cut.py",
+    "tests/wfl/test_remote_autopara.py",
+    "tests/wfl/test_remote_packed.py",
+    "tests/wfl/test_remote_restart.py",
+    "tests/wfl/test_remote_stale.py",
+    "tests/wfl/test_two_drivers.py",
+)
+
+
+def _start_rank(item) -> int:
+    """0 for slow tests, 1 for tests on live queues or known to be long, 2 for the rest."""
+    if "slow" in item.keywords:
+        return 0
+    path = item.nodeid.split("::", 1)[0]
+    if "remote" in item.keywords or path.startswith(_LONG_FILES):
+        return 1
+    return 2
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,9 @@ from pathlib import Path
 
 import pytest
 
+# the scenarios run once per worker that gets a test of this module: keep them on one worker
+pytestmark = pytest.mark.xdist_group("reference_compat")
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SCENARIOS = HERE / "scenarios.py"

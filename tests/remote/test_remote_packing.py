@@ -144,4 +144,6 @@ def test_job_array_one_submit_for_many_chunks_then_cancel_and_rerun(
     assert [j.get_results(timeout=0)[0] for j in slow] == [x * x for x in slow_values]
     runs = _runs(log_dir, slow_values)
     died_values = {slow_values[slow.index(j)] for j in died}
-    assert all(runs[x] == (2 if x in died_values else 1) for x in slow_values), runs
+    # a chunk that died ran again; its first run may have been killed after the claim but
+    # before the function started (then the function ran once in all)
+    assert all(runs[x] in ((1, 2) if x in died_values else (1,)) for x in slow_values), runs
