@@ -23,12 +23,14 @@ from ase.io import read, write
 
 DRIVER = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     from ase.build import bulk
     from wfl.configset import ConfigSet, OutputSpec
     from wfl.map import map as wfl_map
 
     def slow_scale(atoms, seconds):
+        with open(os.path.join(RUNS_DIR, str(atoms.info["id"])), "a") as log:
+            log.write(f"{os.getpid()}\\n")  # one line per execution of this item
         time.sleep(seconds)
         atoms.set_cell(atoms.cell * 1.01, scale_atoms=True)
         atoms.info["scaled"] = True
@@ -44,7 +46,7 @@ DRIVER = textwrap.dedent(
         "sys_name": "local", "job_name": "restart", "partial_node": True,
         "resources": {"num_cores": 1, "max_time": "10m"},
         "num_inputs_per_queued_job": 1, "check_interval": 0.3,
-        "env_vars": ["WFL_NUM_PYTHON_SUBPROCESSES=0"],
+        "env_vars": ["WFL_NUM_PYTHON_SUBPROCESSES=0"], "max_allocations": MAX_ALLOCATIONS,
     }
     wfl_map(ConfigSet(configs), OutputSpec("out.xyz"), slow_scale, args=(SECONDS,),
             autopara_info={"remote_info": remote_info})
@@ -77,9 +79,19 @@ def project(tmp_path):
     return tmp_path, root, env
 
 
-def _write_driver(directory, seconds):
+def _write_driver(directory, seconds, max_allocations=None):
+    """The driver script; ``max_allocations`` packs its chunks (None: one queue job each)."""
+    (directory / "runs").mkdir(exist_ok=True)
     text = DRIVER.replace("N_ITEMS", str(N_ITEMS)).replace("SECONDS", str(seconds))
+    text = text.replace("MAX_ALLOCATIONS", repr(max_allocations))
+    text = text.replace("RUNS_DIR", repr(str(directory / "runs")))
     (directory / "driver.py").write_text(text)
+
+
+def _executions(directory) -> dict[int, int]:
+    """How many times each item's function ran, from the lines its runs file got."""
+    runs = directory / "runs"
+    return {int(p.name): len(p.read_text().split()) for p in runs.iterdir()}
 
 
 def _db_statuses(root):
@@ -180,7 +192,49 @@ def test_sigkill_and_rerun_gives_same_outputs_and_no_duplicate_submission(
         assert (got.positions == want.positions).all()
         assert (got.cell.array == want.cell.array).all()
     assert _queue_submissions(root) == N_ITEMS
+    assert _executions(workdir) == dict.fromkeys(range(N_ITEMS), 1)
     with sqlite3.connect(root / "jobs.db") as db:
         rows = db.execute("SELECT status, n_submissions FROM jobs").fetchall()
     assert len(rows) == N_ITEMS
     assert all(status == "processed" and n == 1 for status, n in rows)
+
+
+def _packed_while_submitting(root):
+    return _queue_submissions(root) >= 1  # the first of the two allocations is in the queue
+
+
+def _packed_while_running(workdir):
+    def condition(root):
+        started = any((workdir / "runs").iterdir())
+        return started and "succeeded" not in _db_statuses(root)
+
+    return condition
+
+
+@pytest.mark.parametrize("moment", ["while_submitting", "while_running", "while_gathering"])
+def test_sigkill_of_a_packed_run_and_rerun_runs_each_item_once(project, reference, moment):
+    """Chunks packed into 2 allocations: the driver is killed, the allocations go on; the
+    rerun waits for them and packs only what none of them claimed. Every allocation here is
+    healthy, so every item runs exactly once."""
+    workdir, root, env = project
+    _write_driver(workdir, 1.5, max_allocations=2)
+    condition = {
+        "while_submitting": _packed_while_submitting,
+        "while_running": _packed_while_running(workdir),
+        "while_gathering": _while_gathering,
+    }[moment]
+    code = _kill_driver_when(workdir, env, condition, root)
+    if code != -signal.SIGKILL:
+        pytest.fail(f"driver was not killed (exit code {code}); the kill condition never held")
+
+    rerun = _run_driver(workdir, env)
+    assert "DRIVER DONE" in rerun.stdout, rerun.stderr
+    out = read(workdir / "out.xyz", ":")
+    assert [at.info["id"] for at in out] == list(range(N_ITEMS))
+    for got, want in zip(out, reference, strict=True):
+        assert (got.positions == want.positions).all()
+        assert (got.cell.array == want.cell.array).all()
+    assert _executions(workdir) == dict.fromkeys(range(N_ITEMS), 1)
+    with sqlite3.connect(root / "jobs.db") as db:
+        statuses = [row[0] for row in db.execute("SELECT status FROM jobs")]
+    assert statuses == ["processed"] * N_ITEMS
