@@ -6,6 +6,7 @@ operation raises ``QueuedJobsFailed`` listing every failed job, and that error i
 an instance of each remote exception's class (``ExPyReJobDiedError`` for died jobs).
 """
 
+import pickle
 import sys
 
 import cloudpickle
@@ -90,3 +91,11 @@ def test_user_exception_from_queued_operation_is_caught_by_its_class(make_local_
         assert "config" in str(err) and "rejected" in str(err)
     else:
         pytest.fail("the operation's failure was not raised")
+
+
+def test_it_survives_pickling_with_its_classes_and_report():
+    """It crosses process boundaries (a pool's worker, a job that runs an operation)."""
+    err = QueuedJobsFailed([_failure(ValueError("a")), _failure(died=True)], total=3)
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, ValueError) and isinstance(back, ExPyReJobDiedError)
+    assert str(back) == str(err) and back.total == 3 and len(back.failures) == 2

@@ -110,6 +110,7 @@ class QueuedJobsFailed(RuntimeError):
         if first is not None and isinstance(self, type(first)):
             copy_exception_state(first, self)  # its attributes, as if it were raised here
         self.failures = failures
+        self.total = total
         categories = sorted({f.category or "unknown" for f in self.failures})
         lines = [
             f"{len(self.failures)} of {total} queued job(s) failed ({', '.join(categories)}); "
@@ -124,6 +125,11 @@ class QueuedJobsFailed(RuntimeError):
     def __str__(self) -> str:
         # the report, whatever __str__ the remote exceptions' classes bring (OSError's...)
         return self.report
+
+    def __reduce__(self):
+        # the combined class is made at run time and cannot be found by name when unpickled
+        # (in a pool's parent, or a driver reading a nested job's error): rebuild it instead
+        return (QueuedJobsFailed, (self.failures, self.total))
 
 
 def _raised(failure: JobFailure) -> bool:
