@@ -160,6 +160,11 @@ def test_report_shows_every_attempt_in_headless_chromium(resubmitted_page, tmp_p
     failures = dom.split('id="failures"')[1].split('id="attempts"')[0]
     assert failures.count('class="failure"') == 1
     assert len(_attempt_rows(dom, failures, jobs["doomed"].id)) == 2
+    # the timeline draws both submissions of each job on its row, each queued then ran
+    timeline = dom.split('id="timeline"')[1]
+    for job in jobs.values():
+        for bar in ("1:queued", "1:ran", "2:queued", "2:ran"):
+            assert f'id="{job.id}:{bar}"' in timeline, (job.id, bar)
     # the jobs table counts the tries
     row = re.search(rf'<tr data-job-id="{jobs["lucky"].id}"[^>]*>(.*?)</tr>', dom, re.S).group(1)
     assert re.findall(r"<td[^>]*>(.*?)</td>", row)[8] == "2"

@@ -23,6 +23,7 @@ from expyre.cli._select import filter_options, selection_from
 from expyre.cli.failures import failure_reason, log_tail
 from expyre.cli.inspecting import attempt_times
 from expyre.cli.listing import queue_wait, run_time
+from expyre.jobsdb import LIVE_STATES
 
 __all__ = ["attempts_table", "render_report", "report_command", "timeline_svg"]
 
@@ -105,7 +106,11 @@ _SCRIPT = """
 
 
 def timeline_svg(rows: list[dict], now: float) -> str:
-    """The jobs' queued and running intervals as horizontal bars (inline SVG text).
+    """Every submission's queued and running intervals as horizontal bars (inline SVG text).
+
+    A job's row holds all its submissions, oldest first, so a resubmission (a failure
+    policy's more time, a rerun of a killed job) shows beside the attempt it followed. Each
+    bar's SVG group has the id ``<job id>:<submission>:queued`` or ``...:ran``.
 
     Parameters
     ----------
@@ -121,20 +126,17 @@ def timeline_svg(rows: list[dict], now: float) -> str:
     from matplotlib.patches import Patch
 
     shown = [r for r in rows if r.get("submitted_at")][-TIMELINE_MAX_JOBS:]
+    bars = {r["id"]: _timeline_bars(r, now) for r in shown}
     height = max(2.0, 0.22 * len(shown) + 1.2)
     with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 8}):
         fig = Figure(figsize=(10, height))
         ax = fig.add_subplot()
-        t0 = min((r["submitted_at"] for r in shown), default=now)
+        starts = [bar[1] for job_bars in bars.values() for bar in job_bars]
+        t0 = min(starts, default=now)
         for y, r in enumerate(shown):
-            start = r.get("started_at")
-            end = r.get("ended_at") or (r["updated_at"] if r["status"] != "started" else now)
-            queued_until = start or (now if r["status"] == "submitted" else end)
-            ax.barh(y, queued_until - r["submitted_at"], left=r["submitted_at"] - t0,
-                    color=QUEUED_COLOUR, height=0.7)  # fmt: skip
-            if start:
-                ax.barh(y, max(end - start, 0.0), left=start - t0, height=0.7,
-                        color=OUTCOME_COLOURS.get(r["status"], "#555"))  # fmt: skip
+            for gid, begin, end, colour in bars[r["id"]]:
+                ax.barh(y, max(end - begin, 0.0), left=begin - t0, color=colour, height=0.7,
+                        gid=gid)  # fmt: skip
         ax.set_yticks(range(len(shown)), [r["name"] for r in shown])
         ax.invert_yaxis()
         ax.set_xlabel(f"seconds since the first submission ({when(t0)})")
@@ -142,13 +144,36 @@ def timeline_svg(rows: list[dict], now: float) -> str:
             Patch(color=OUTCOME_COLOURS[s], label=f"ran: {s}")
             for s in ("succeeded", "failed", "died", "started", "stale")
         ]
-        ax.legend(handles=legend, loc="upper right", fontsize=7, framealpha=0.9)
+        # beside the plot, not over the bars of the last jobs
+        ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
         ax.grid(axis="x", alpha=0.3)
         fig.tight_layout()
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg")
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]  # drop the XML prolog: the SVG is inlined into HTML
+
+
+def _timeline_bars(row: dict, now: float) -> list[tuple[str, float, float, str]]:
+    """(svg id, start, end, colour) of each queued and running interval of a job (unix s)."""
+    bars = []
+    for sub in submissions(row):
+        submitted = sub["submitted_at"]
+        if not submitted:
+            continue  # written before submission times were kept
+        status = sub["outcome"].split(" ")[0]
+        started = sub["started_at"]
+        live = sub["current"] and status in LIVE_STATES
+        # an interval with no recorded end ends at the job's last update (or now, if live)
+        last = now if live else (row["updated_at"] if sub["current"] else None)
+        ended = sub["ended_at"] or last or started or submitted
+        queued_until = started or (now if live and status == "submitted" else ended)
+        prefix = f"{row['id']}:{sub['number']}"
+        bars.append((f"{prefix}:queued", submitted, queued_until, QUEUED_COLOUR))
+        if started:
+            colour = OUTCOME_COLOURS.get(status, "#555")
+            bars.append((f"{prefix}:ran", started, ended, colour))
+    return bars
 
 
 def _cell(text: str, sort_key: float | str | None = None, css_class: str | None = None) -> str:
