@@ -325,6 +325,8 @@ def refresh_packed(jobs: list[ExPyRe], system: System, states: dict[str, QueueSt
                 outcome = read_outcome(job)
                 if outcome is not None:
                     settle(job, system, Observation(outcome=outcome))
+                else:
+                    settle(job, system, _ENDED_ON_ITS_OWN, look_again=_look_again)
             elif job.status == "submitted" and _here(job, system, allocation.CLAIM_DIR):
                 # "started" only once claimed: an unclaimed chunk may still go back to created
                 settle(job, system, Observation(queue=QueueState.RUNNING))
@@ -333,14 +335,23 @@ def refresh_packed(jobs: list[ExPyRe], system: System, states: dict[str, QueueSt
         killed = next((s for s in ended if s.was_killed), None)
         fetch_back(job, system)
         # the allocations do not say which of them ran this chunk, so there is no accounting
-        # to ask: how they ended (killed or not) is all there is
+        # to ask: how they ended (killed or not) is all there is -- unless the chunk's done
+        # marker shows that its allocation outlived it (see _ENDED_ON_ITS_OWN)
+        done = (job.stage_dir / allocation.DONE_FILE).exists()
         seen = Observation(
             outcome=read_outcome(job),
             accounting_asked=True,
-            ended_as=killed,
+            ended_as=QueueState.FAILED if done else killed,
             claimed=(job.stage_dir / allocation.CLAIM_DIR).exists(),
         )
         settle(job, system, seen, look_again=_look_again)
+
+
+# A chunk whose done marker is there without a result: its process ended (a signal, the
+# out-of-memory killer, os._exit) and the allocation that ran it went on to write the marker.
+# That is a job that ended with no result and no word from the queue ("failed"), not one
+# that vanished with its node, which a failure policy would resubmit unchanged.
+_ENDED_ON_ITS_OWN = Observation(queue=QueueState.FAILED, accounting_asked=True, claimed=True)
 
 
 def _look_again(job: ExPyRe, system: System, seen: Observation) -> Observation:

@@ -189,6 +189,10 @@ def test_chunks_run_in_forked_children_a_crash_loses_only_its_own_chunk(project,
         pids.add(line.split()[-1])
     assert len(pids) == 3
     assert (Path(jobs[1].row["remote_dir"]) / allocation.DONE_FILE).read_text() == "137\n"
+    # killed on its own while its allocation went on: not a node failure (which a policy
+    # would resubmit), but a job that ended without a result for no reason the queue knows
+    crashed = outcome[jobs[1].id].row
+    assert crashed["queue_state"] == "failed" and crashed["failure_category"] == "unknown"
 
 
 def test_chunks_with_commands_around_them_run_their_own_job_scripts(project, tmp_path):

@@ -165,12 +165,12 @@ def test_resubmitted_chunks_of_a_packed_run_are_packed_again_with_the_raised_req
 ):
     """Chunks a policy sends back go into new allocations (not queue jobs of their own),
     asking for the raised request; a split's halves likewise. (A chunk SIGKILLed inside an
-    allocation that goes on leaves no queue record of its own: it is ``node_failure``.)"""
+    allocation that goes on leaves no queue record of its own: it is ``unknown``.)"""
     markers = tmp_path / "markers"
     markers.mkdir()
     info = _info(
         "packed", max_allocations=2, num_inputs_per_queued_job=1,
-        failure_policies={"node_failure": "more_time"},
+        failure_policies={"unknown": "more_time"},
     )  # fmt: skip
     out = wfl_map(
         ConfigSet(_configs(3)), OutputSpec(), _die_first_time_on_items, args=(str(markers), [0]),
@@ -178,7 +178,7 @@ def test_resubmitted_chunks_of_a_packed_run_are_packed_again_with_the_raised_req
     )  # fmt: skip
     assert [at.info["id"] for at in out] == [0, 1, 2] and all(at.info["survived"] for at in out)
     err = capsys.readouterr().err
-    assert "node_failure; resubmitting with max_time 00:10:00 -> 00:20:00" in err
+    assert "unknown; resubmitting with max_time 00:10:00 -> 00:20:00" in err
     rows = {name: {**r, "info": json.loads(r["info"])} for name, r in _rows(local_queue).items()}
     again = rows["packed_chunk_0"]
     assert again["n_submissions"] == 2 and again["status"] == "processed"
@@ -195,7 +195,7 @@ def test_resubmitted_chunks_of_a_packed_run_are_packed_again_with_the_raised_req
 
     # split: the two halves of a chunk go into one new pack together
     split_info = {**info, "job_name": "halves", "num_inputs_per_queued_job": 4,
-                  "failure_policies": {"node_failure": "split"}}  # fmt: skip
+                  "failure_policies": {"unknown": "split"}}  # fmt: skip
     out = wfl_map(
         ConfigSet(_configs(4)), OutputSpec(), _die_first_time_on_items,
         args=(str(markers), [3]), autopara_info={"remote_info": split_info},
