@@ -71,6 +71,16 @@ def _read_db(config: ProjectConfig, sql: str, params: tuple) -> list[dict]:
         ) from None
 
 
+#: shown for a project whose database does not exist yet: its id is made at the first run
+NEW_PROJECT_ID = "NEW_PROJECT"
+
+
+def _project_id(config: ProjectConfig) -> str:
+    """The project's id as its jobs database holds it now, or :data:`NEW_PROJECT_ID`."""
+    rows = _read_db(config, "SELECT value FROM project WHERE key = 'id'", ())
+    return rows[0]["value"] if rows else NEW_PROJECT_ID
+
+
 def _same_call_rows(config: ProjectConfig, call_digest: str) -> list[dict]:
     """Live or finished rows for the same call, newest first."""
     return _read_db(
@@ -165,7 +175,8 @@ def preview_submission(
     """System, partition and resources a job would get, and its job script's header.
 
     Runs no command anywhere: on a remote system whose run directory is relative to the
-    remote home, the directory in the header is written ``~/RUNDIR/ID``.
+    remote home, the directory in the header is written ``~/RUNDIR/PROJECT/ID``, where
+    PROJECT is the project's id (:data:`NEW_PROJECT_ID` before its first run).
 
     Returns
     -------
@@ -180,14 +191,16 @@ def preview_submission(
         system = get_system(system_name, config)
         resources = Resources.coerce(resources)
         job_id = make_job_id(job_name)
+        # jobs run in <rundir>/<project id>/<job id> (one project never touches another's)
+        in_project = posixpath.join(_project_id(config), job_id)
         if system.is_local and system.config.rundir is None:
             job_dir = str(config.stage_root / job_id)
         elif system.config.rundir and posixpath.isabs(system.config.rundir):
-            job_dir = posixpath.join(system.config.rundir, job_id)
+            job_dir = posixpath.join(system.config.rundir, in_project)
         elif system.is_local:
-            job_dir = posixpath.join(str(config.root), system.config.rundir, job_id)
+            job_dir = posixpath.join(str(config.root), system.config.rundir, in_project)
         else:
-            job_dir = posixpath.join("~", system.config.rundir or "expyre_rundir", job_id)
+            job_dir = posixpath.join("~", system.config.rundir or "expyre_rundir", in_project)
         script = build_job_script(
             system.config,
             system.scheduler,

@@ -49,11 +49,24 @@ def test_submission_preview_of_a_remote_slurm_system_runs_no_command(project):
     assert (sub["num_nodes"], sub["num_cores"], sub["num_cores_per_node"]) == (2, 128, 64)
     assert "#SBATCH --partition=big" in sub["header"]
     assert "#SBATCH --nodes=2" in sub["header"]
-    assert any(h.startswith("#SBATCH --output=/scratch/me/runs/relax_") for h in sub["header"])
+    # jobs run in a directory of this project's own; it has no id before its first run
+    output = "#SBATCH --output=/scratch/me/runs/NEW_PROJECT/relax_"
+    assert any(h.startswith(output) for h in sub["header"]), sub["header"]
     # a run directory relative to the remote home is shown, not looked up over ssh
     home = preview_submission({"num_cores": 8, "max_time": "1h"}, job_name="j", system_name="home")
-    assert any("~/expyre_rundir/j_" in h for h in home["header"])
+    assert any("~/expyre_rundir/NEW_PROJECT/j_" in h for h in home["header"])
     assert sorted(os.listdir(project)) == ["config.json"]
+
+
+def test_submission_preview_shows_the_run_directory_of_this_project(project):
+    from expyre.jobsdb import JobsDB
+
+    project_id = JobsDB(project / "jobs.db").project_id  # the project's first run made it
+    sub = preview_submission(
+        {"num_nodes": 1, "max_time": "1h"}, job_name="r", system_name="cluster"
+    )
+    output = f"#SBATCH --output=/scratch/me/runs/{project_id}/r_"
+    assert project_id.startswith("xpp_") and any(h.startswith(output) for h in sub["header"])
 
 
 def test_submission_preview_reports_what_does_not_fit(project):
