@@ -27,6 +27,7 @@ def _map(
         Module-level (picklable) function of one Atoms returning an Atoms, a list of Atoms
         (stored under the input's location), or None (a failed item). If it returns None
         for an item it changed in place, that item still counts as failed.
+        Also accepted as ``map_func=`` (its name in wfl 0.3.5).
     args : sequence, optional
         Further positional arguments of ``func``.
     kwargs : dict, optional
@@ -44,6 +45,12 @@ def _map(
 
 
 def map(*args: Any, **kwargs: Any) -> ConfigSet:  # noqa: A001 - the user-facing name, as in wfl
+    if "map_func" in kwargs:
+        # wfl 0.3.5's keyword for the function; renamed here, not in _map, so that records
+        # and job keys made with func= stay the same
+        if "func" in kwargs:
+            raise TypeError("map() got both func= and map_func= (the same argument); give one")
+        kwargs["func"] = kwargs.pop("map_func")
     return autoparallelize(
         _map, *args, default_autopara_info={"num_inputs_per_python_subprocess": 10}, **kwargs
     )
