@@ -1191,6 +1191,347 @@ def autoparainfo_update_defaults_unknown():
     AutoparaInfo().update_defaults({"num_subprocesses": 5})
 
 
+# ---------------------------------------------------------------- selection
+def _even_i(atoms):
+    return int(atoms.info["i"]) % 2 == 0
+
+
+@scenario
+def select_by_bool_func():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.select.simple import by_bool_func
+
+    return describe(by_bool_func(ConfigSet(marks(0, 1, 2, 3, 4)), OutputSpec(), _even_i))
+
+
+@scenario
+def select_by_bool_func_lambda_keyword():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.select.simple import by_bool_func
+
+    selected = by_bool_func(
+        inputs=ConfigSet(marks(0, 1, 2, 3)),
+        outputs=OutputSpec(),
+        at_filter=lambda at: at.info["i"] > 1,
+    )
+    return describe(selected)
+
+
+@scenario
+def select_by_bool_func_nested():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.select.simple import by_bool_func
+
+    selected = by_bool_func(ConfigSet([marks(0, 1, 2), marks(3, 4)]), OutputSpec(), _even_i)
+    return {"configs": describe(selected), "groups": [len(list(g)) for g in selected.groups()]}
+
+
+@scenario
+def select_by_bool_func_files():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.select.simple import by_bool_func
+
+    inputs = ConfigSet([write("a.xyz", marks(0, 1)), write("b.xyz", marks(2, 3))])
+    by_bool_func(inputs, OutputSpec(["sa.xyz", "sb.xyz"]), _even_i)
+    return [describe(ConfigSet("sa.xyz")), describe(ConfigSet("sb.xyz"))]
+
+
+@scenario
+def select_by_bool_func_rerun_skips():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.select.simple import by_bool_func
+
+    inputs = ConfigSet(write("in.xyz", marks(0, 1, 2)))
+    first = describe(by_bool_func(inputs, OutputSpec("sel.xyz"), _even_i))
+    second = describe(by_bool_func(inputs, OutputSpec("sel.xyz"), _even_i))
+    return {"first": first, "second": second}
+
+
+@scenario
+def select_by_index():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.select.simple import by_index
+
+    return describe(by_index(ConfigSet(marks(0, 1, 2, 3, 4)), OutputSpec(), [4, 1, 9, -1]))
+
+
+@scenario
+def select_by_index_nested():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.select.simple import by_index
+
+    return describe(by_index(ConfigSet([marks(0, 1, 2), marks(3, 4)]), OutputSpec(), [0, 4]))
+
+
+@scenario
+def select_by_index_empty():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.select.simple import by_index
+
+    return describe(by_index(ConfigSet(marks(0, 1)), OutputSpec(), []))
+
+
+@scenario
+def select_by_index_repeated():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.select.simple import by_index
+
+    return describe(by_index(ConfigSet(marks(0, 1, 2)), OutputSpec(), [2, 0, 2]))
+
+
+@scenario
+def select_by_index_rerun_other_indices():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.select.simple import by_index
+
+    inputs = ConfigSet(write("in.xyz", marks(0, 1, 2)))
+    by_index(inputs, OutputSpec("sel.xyz"), [0])
+    return describe(by_index(inputs, OutputSpec("sel.xyz"), [1, 2]))
+
+
+# ---------------------------------------------------------------- supercells
+def _crystals() -> list[Atoms]:
+    from ase.build import bulk
+
+    crystals = [
+        bulk("Cu", "fcc", a=3.6, cubic=True),
+        bulk("NaCl", "rocksalt", a=5.6),
+        bulk("Si", "diamond", a=5.43),
+    ]
+    for i, at in enumerate(crystals):
+        at.info["i"] = i
+    return crystals
+
+
+def _cell_summary(at) -> list:
+    return [len(at), at.info["config_type"], [round(float(x), 3) for x in at.cell.cellpar()]]
+
+
+@scenario
+def supercells_largest_bulk():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate.supercells import largest_bulk
+
+    crystals = _crystals()
+    cells = largest_bulk(ConfigSet(crystals), OutputSpec(), 40)
+    plain = largest_bulk(ConfigSet(_crystals()), OutputSpec(), 40, primitive=False)
+    return {
+        "primitive": [[*_cell_summary(at), list(at.info["supercell_n"])] for at in cells],
+        "locations": describe(cells),
+        "as_given": [[len(at), list(at.info["supercell_n"])] for at in plain],
+    }
+
+
+@scenario
+def supercells_vacancy():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate.supercells import vacancy
+
+    rng = np.random.default_rng(5)
+    single = vacancy(ConfigSet(_crystals()), OutputSpec(), 40, rng=rng)
+    cluster = vacancy(ConfigSet(_crystals()), OutputSpec(), 40, n_vac=3, cluster_r=1.1, rng=rng)
+    return [
+        [[len(at), at.info["config_type"], len(at.info["vacancy_Z"])] for at in single],
+        [[len(at), at.info["config_type"]] for at in cluster],
+    ]
+
+
+@scenario
+def supercells_antisite():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate.supercells import antisite
+
+    crystals = _crystals()
+    rng = np.random.default_rng(5)
+    swapped = antisite(ConfigSet(crystals[:1]), OutputSpec(), 40, Zs=[29, 47], rng=rng)
+    two = antisite(ConfigSet(crystals[1:2]), OutputSpec(), 40, n_antisite=2, rng=rng)
+    return [
+        [[at.get_chemical_formula(), at.info["config_type"]] for at in swapped],
+        [np.asarray(at.info["antisite_Zs"]).tolist() for at in swapped],
+        [[len(at), at.info["config_type"], len(at.info["antisite_Zs"])] for at in two],
+    ]
+
+
+@scenario
+def supercells_antisite_one_species():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate.supercells import antisite
+
+    cells = antisite(ConfigSet(_crystals()[:1]), OutputSpec(), 40, rng=np.random.default_rng(5))
+    return [at.info["config_type"] for at in cells]
+
+
+@scenario
+def supercells_surface():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate.supercells import surface
+
+    slabs = surface(ConfigSet(_crystals()), OutputSpec(), 40, 6.0, 10.0, simple_cut=True)
+    periodic = surface(ConfigSet(_crystals()[:1]), OutputSpec(), 40, 6.0, 0.0, simple_cut=True)
+    return {
+        "slabs": [_cell_summary(at) for at in slabs],
+        "in_plane": [np.asarray(at.info["transformation"])[:2].tolist() for at in slabs],
+        "periodic": [_cell_summary(at) for at in periodic],
+    }
+
+
+@scenario
+def supercells_surface_transformation():
+    """The slab's transformation from the unit cell includes its thickness (3 layers here)."""
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate.supercells import surface
+
+    slabs = surface(ConfigSet(_crystals()[:1]), OutputSpec(), 40, 6.0, 10.0, simple_cut=True)
+    return [np.asarray(at.info["transformation"]).tolist() for at in slabs]
+
+
+# ---------------------------------------------------------------- isolated atoms and dimers
+def _describe_two_body(configs) -> list:
+    return [
+        [
+            at.get_chemical_formula(),
+            round(float(at.positions[-1, 0]), 4),
+            [round(float(x), 4) for x in at.cell.lengths()],
+            at.pbc.tolist(),
+            {k: v for k, v in at.info.items() if k != "_ConfigSet_loc"},
+        ]
+        for at in configs
+    ]
+
+
+@scenario
+def atoms_and_dimers_prepare():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate.atoms_and_dimers import prepare
+
+    prepare(
+        OutputSpec("two_body.xyz"), [1, 8], bond_lengths={1: 0.8, 8: 1.2}, dimer_n_steps=3,
+        max_cutoff=5.0, extra_info={"set": "two_body"},
+    )  # fmt: skip
+    return _describe_two_body(ConfigSet("two_body.xyz"))
+
+
+@scenario
+def atoms_and_dimers_prepare_fixed_cell():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate.atoms_and_dimers import prepare
+
+    prepare(OutputSpec("two_body.xyz"), [6], dimer_n_steps=2, fixed_cell=[10, 11, 12])
+    return _describe_two_body(ConfigSet("two_body.xyz"))
+
+
+@scenario
+def atoms_and_dimers_prepare_in_memory():
+    from wfl.configset import OutputSpec
+    from wfl.generate.atoms_and_dimers import prepare
+
+    configs = prepare(OutputSpec(), [6], dimer_n_steps=3, do_isolated_atoms=False)
+    return [round(float(at.positions[1, 0]), 4) for at in configs]
+
+
+@scenario
+def atoms_and_dimers_prepare_rerun():
+    from wfl.configset import OutputSpec
+    from wfl.generate.atoms_and_dimers import prepare
+
+    prepare(OutputSpec("two_body.xyz"), [6], dimer_n_steps=2, do_isolated_atoms=False)
+    prepare(OutputSpec("two_body.xyz"), [6], dimer_n_steps=2, do_isolated_atoms=False)
+
+
+@scenario
+def atoms_and_dimers_isolated_atom_from_e0():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate.atoms_and_dimers import isolated_atom_from_e0
+
+    isolated_atom_from_e0(
+        OutputSpec("e0.xyz"), {1: -13.6, "O": -430.0}, 8.0, energy_key="REF_energy",
+        extra_info={"set": "e0"},
+    )  # fmt: skip
+    return _describe_two_body(ConfigSet("e0.xyz"))
+
+
+@scenario
+def atoms_and_dimers_isolated_atom_energy_in_extra_info():
+    from wfl.configset import OutputSpec
+    from wfl.generate.atoms_and_dimers import isolated_atom_from_e0
+
+    isolated_atom_from_e0(OutputSpec(), {1: -1.0}, 8.0, extra_info={"energy": 2.0})
+
+
+# ---------------------------------------------------------------- isolated atoms in a database
+def _database() -> list[Atoms]:
+    configs = [
+        Atoms("H", cell=[5] * 3),
+        Atoms("O", cell=[5] * 3),
+        Atoms("H2O", positions=np.eye(3), cell=[5] * 3),
+        Atoms("OH", positions=np.eye(2, 3), cell=[5] * 3),
+    ]
+    for i, (config_type, energy) in enumerate(
+        [("isolated_atom", -1.0), ("IsolatedAtom", -5.0), ("water", -10.0), ("oh", -7.5)]
+    ):
+        configs[i].info.update(i=i, config_type=config_type, REF_energy=energy)
+    return configs
+
+
+@scenario
+def utils_find_isolated_atoms():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.utils.configs import find_isolated_atoms
+
+    found = find_isolated_atoms(ConfigSet(_database()), OutputSpec())
+    custom = find_isolated_atoms(
+        ConfigSet([_database()[2:], _database()[:2]]), OutputSpec(),
+        isolated_atom_info_value="isolated_atom",
+    )  # fmt: skip
+    return [describe(found), describe(custom)]
+
+
+@scenario
+def utils_find_isolated_atoms_twice():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.utils.configs import find_isolated_atoms
+
+    find_isolated_atoms(ConfigSet(_database()[:1] * 2), OutputSpec())
+
+
+@scenario
+def utils_find_isolated_atoms_not_one_atom():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.utils.configs import find_isolated_atoms
+
+    bad = Atoms("H2", cell=[5] * 3, info={"config_type": "isolated_atom"})
+    find_isolated_atoms(ConfigSet([bad]), OutputSpec())
+
+
+@scenario
+def utils_atomization_energy():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.utils.configs import atomization_energy
+
+    configs = atomization_energy(ConfigSet(_database()), OutputSpec("ae.xyz"), "REF_")
+    return [
+        [*d, float(at.info["REF_atomization_energy"])]
+        for d, at in zip(describe(configs), configs, strict=True)
+    ]
+
+
+@scenario
+def utils_atomization_energy_missing_element():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.utils.configs import atomization_energy
+
+    db = _database()
+    atomization_energy(ConfigSet([db[0], db[2]]), OutputSpec(), "REF_")
+
+
+@scenario
+def map_func_keyword():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.map import map as wfl_map
+
+    return describe(wfl_map(ConfigSet(marks(0, 1)), OutputSpec(), map_func=_double))
+
+
 def run(workdir: str, names: list[str]) -> dict:
     results = {}
     top = Path(workdir).resolve()

@@ -63,6 +63,24 @@ DIFFERENCES: dict[str, tuple[dict, str]] = {
     ),
     "map_rerun_changed_inputs": ({"raises": "ValueError"}, "Stale outputs are refused"),
     "os_memory_gap_groups": ({"returns": [1, 0]}, "In-memory outputs keep every config"),
+    "select_by_index_repeated": (
+        {"returns": [[0, " / 0"], [2, " / 2 / 0"], [2, " / 2 / 1"]]},
+        "`by_index` with a repeated index",
+    ),
+    "select_by_index_rerun_other_indices": ({"raises": "ValueError"}, "Stale outputs are refused"),
+    "supercells_antisite_one_species": ({"returns": []}, "cannot take the defect"),
+    "supercells_surface_transformation": (
+        {"returns": [[[0, 4, 0], [0, 0, 3], [3, 0, 0]]]},
+        "The slab's `transformation`",
+    ),
+    "atoms_and_dimers_prepare_in_memory": (
+        {"returns": [0.65, 1.575, 2.5]},
+        "each dimer at its own separation",
+    ),
+    "utils_atomization_energy_missing_element": (
+        {"raises": "ValueError"},
+        "`atomization_energy` with an element",
+    ),
     "os_memory_same_location_twice": (
         {"returns": [[0, " / 0"], [1, " / 0"]]},
         "In-memory outputs keep every config",

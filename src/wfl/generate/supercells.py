@@ -183,7 +183,10 @@ def _largest_bulk(
 
 def largest_bulk(*args: Any, **kwargs: Any) -> ConfigSet:
     return autoparallelize(
-        _largest_bulk, *args, default_autopara_info={"num_inputs_per_python_subprocess": 10}, **kwargs
+        _largest_bulk,
+        *args,
+        default_autopara_info={"num_inputs_per_python_subprocess": 10},
+        **kwargs,
     )
 
 
