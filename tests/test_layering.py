@@ -17,7 +17,7 @@ LAYERS = [
     {"expyre"},
     {"wfl", "wfl.utils", "wfl.configset"},
     {"wfl.autoparallelize"},
-    {"wfl.calculators", "wfl.generate", "wfl.generate_configs", "wfl.map", "wfl.fit"},
+    {"wfl.calculators", "wfl.generate", "wfl.generate_configs", "wfl.map", "wfl.fit", "wfl.select"},
 ]
 LAYER_OF = {group: n for n, groups in enumerate(LAYERS) for group in groups}
 

@@ -110,7 +110,7 @@ _NAMED_AS_ABSENT = {
     "wfl.cli",
     "wfl.descriptors",
     "wfl.fit.mace",
-    "wfl.select",
+    "wfl.utils.find_voids",
 }
 
 

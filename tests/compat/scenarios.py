@@ -1516,6 +1516,16 @@ def utils_atomization_energy():
 
 
 @scenario
+def utils_atomization_energy_rerun():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.utils.configs import atomization_energy
+
+    first = atomization_energy(ConfigSet(_database()), OutputSpec("ae.xyz"), "REF_")
+    second = atomization_energy(ConfigSet(_database()), OutputSpec("ae.xyz"), "REF_")
+    return [describe(first), describe(second)]
+
+
+@scenario
 def utils_atomization_energy_missing_element():
     from wfl.configset import ConfigSet, OutputSpec
     from wfl.utils.configs import atomization_energy

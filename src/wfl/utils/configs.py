@@ -27,8 +27,10 @@ def _isolated_values(value: str | Iterable[str]) -> list:
 def _isolated_atoms(
     inputs: ConfigSet | Iterable[Atoms], info_key: str, info_values: list
 ) -> list[Atoms]:
+    if not isinstance(inputs, ConfigSet):
+        inputs = ConfigSet(inputs)
     found = []
-    for atoms in inputs:
+    for _loc, atoms in inputs.iter_located():  # iter_located: the callers' info untouched
         if atoms.info.get(info_key, None) in info_values:
             if len(atoms) != 1:
                 raise RuntimeError(
@@ -124,6 +126,8 @@ def atomization_energy(
     outputs : OutputSpec
         Where the configurations go, each at its input's location, with
         ``info[prop_prefix + "atomization_" + prop]`` added (eV). The inputs are not changed.
+        If its files all exist already (and ``overwrite`` is False), they are returned as
+        they are, with a line on stderr.
     prop_prefix : str
         Prefix of the ``info`` key of the total energy, e.g. ``"REF_"`` for
         ``info["REF_energy"]`` (eV).
@@ -145,23 +149,30 @@ def atomization_energy(
         If a configuration has an element without an isolated atom (before anything is
         stored).
     """
-    from wfl.map import map as map_configs
-
     if not isinstance(inputs, ConfigSet):
         inputs = ConfigSet(inputs)
     values = _isolated_values(isolated_atom_info_value)
     isolated = _isolated_atoms(inputs, isolated_atom_info_key, values)
     energies = {str(atoms.symbols): atoms.info[f"{prop_prefix}{prop}"] for atoms in isolated}
     # checked before the map, so a missing element stops the step before any output exists
-    for atoms in inputs:
+    for loc, atoms in inputs.iter_located():
         missing = sorted(set(atoms.get_chemical_symbols()) - set(energies))
         if missing:
             raise ValueError(
                 f"atomization_energy: config {atoms.get_chemical_formula()} at "
-                f"{atoms.info.get('_ConfigSet_loc')!r} has elements {missing} with no isolated "
+                f"{loc!r} has elements {missing} with no isolated "
                 f"atom among the inputs (there are isolated atoms for {sorted(energies)}); "
                 "add their isolated atoms to the inputs"
             )
-    return map_configs(
-        inputs, outputs, _with_atomization_energy, args=[prop_prefix, prop, energies]
-    )
+    if not outputs.overwrite and outputs.files is not None and outputs.all_written():
+        print(
+            f"atomization_energy: reusing existing {', '.join(map(str, outputs.files))} "
+            "(overwrite=False and all files exist)",
+            file=sys.stderr,
+        )
+        return outputs.to_ConfigSet()
+    for loc, atoms in inputs.iter_located():
+        result = _with_atomization_energy(atoms.copy(), prop_prefix, prop, energies)
+        outputs.store(result, loc)
+    outputs.close()
+    return outputs.to_ConfigSet()
