@@ -117,6 +117,21 @@ def _call(operation: str, tmp_path: Path):
         from wfl.map import map as wfl_map
 
         return wfl_map(ConfigSet(_cells()), out, _identity)
+    if operation == "wfl.select.simple.by_bool_func":
+        from wfl.select.simple import by_bool_func
+
+        return by_bool_func(ConfigSet(_cells()), out, _identity)
+    if operation == "wfl.select.simple.by_index":
+        from wfl.select.simple import by_index
+
+        return by_index(ConfigSet(_cells()), out, [1])
+    if operation.startswith("wfl.generate.supercells."):
+        from wfl.generate import supercells
+
+        make = getattr(supercells, operation.rsplit(".", 1)[1])
+        if make is supercells.surface:
+            return make(ConfigSet(_cells()), out, 20, 5.0, 8.0, simple_cut=True)
+        return make(ConfigSet(_cells()), out, 20, primitive=False)
     if operation == "wfl.fit.gap.simple.run_gap_fit":
         from wfl.fit.gap.simple import run_gap_fit
 

@@ -13,7 +13,9 @@ from wfl.generate.buildcell import buildcell
 from wfl.generate.md import md
 from wfl.generate.optimize import optimize
 from wfl.generate_configs.minim import run as minim_run
+from wfl.generate.supercells import antisite, largest_bulk, surface, vacancy
 from wfl.map import map as wfl_map
+from wfl.select.simple import by_bool_func
 
 # (wrapper, parameters it must show besides inputs/outputs/autopara_info)
 OPERATIONS = [
@@ -23,6 +25,11 @@ OPERATIONS = [
     (wfl_map, ["func", "args", "kwargs"]),
     (calculate, ["calculator", "properties", "output_prefix"]),
     (buildcell, ["buildcell_cmd", "buildcell_input", "perturbation", "rng"]),
+    (by_bool_func, ["at_filter"]),
+    (largest_bulk, ["max_n_atoms", "pert", "primitive", "symprec", "ase_optimal", "rng"]),
+    (vacancy, ["max_n_atoms", "n_vac", "cluster_r", "rng"]),
+    (antisite, ["max_n_atoms", "n_antisite", "cluster_r", "Zs", "rng"]),
+    (surface, ["max_n_atoms", "min_thickness", "vacuum", "simple_cut", "rng"]),
 ]
 
 
