@@ -12,8 +12,8 @@ from wfl.configset import ConfigSet, OutputSpec
 from wfl.generate.buildcell import buildcell
 from wfl.generate.md import md
 from wfl.generate.optimize import optimize
-from wfl.generate_configs.minim import run as minim_run
 from wfl.generate.supercells import antisite, largest_bulk, surface, vacancy
+from wfl.generate_configs.minim import run as minim_run
 from wfl.map import map as wfl_map
 from wfl.select.simple import by_bool_func
 
