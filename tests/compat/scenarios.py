@@ -1542,6 +1542,72 @@ def map_func_keyword():
     return describe(wfl_map(ConfigSet(marks(0, 1)), OutputSpec(), map_func=_double))
 
 
+# ---------------------------------------------------------------- error tables of fits
+def _fit_results() -> list[Atoms]:
+    """Reference and fitted values, written out (no generator: the same in every numpy)."""
+    configs = []
+    for i, (config_type, e_ref, e_fit) in enumerate(
+        [("md2", -3.0, -2.9), ("md10", -2.5, -2.8), ("bulk", -4.0, -4.05), ("md2", -3.2, -3.0)]
+    ):
+        at = Atoms("HO", positions=[[0, 0, 0], [0.9 + 0.1 * i, 0, 0]], cell=[4] * 3, pbc=True)
+        at.info.update(i=i, config_type=config_type, REF_energy=e_ref, fit_energy=e_fit, w=1 + i)
+        at.arrays["REF_forces"] = np.array([[0.5 * i, 0, 0], [-0.5 * i, 0.1, 0]])
+        at.arrays["fit_forces"] = np.array([[0.4 * i, 0.2, 0], [-0.5 * i, 0, 0.3]])
+        at.info["REF_stress"] = np.array([0.01 * i, 0, 0, 0, 0, 0.002])
+        at.info["fit_stress"] = np.diag([0.012 * i, 0.001, 0])
+        configs.append(at)
+    return configs
+
+
+def _rounded_errors(errors: dict) -> dict:
+    return {
+        prop: {cat: {k: round(float(v), 9) for k, v in e.items()} for cat, e in by_cat.items()}
+        for prop, by_cat in errors.items()
+    }
+
+
+@scenario
+def fit_error_default_table():
+    from wfl.fit.error import calc, errors_dumps
+
+    errors, diffs, parity = calc(_fit_results(), "fit_", "REF_")
+    return {
+        "errors": _rounded_errors(errors),
+        "n_diffs": {p: {c: len(v) for c, v in d.items()} for p, d in diffs.items()},
+        "parity_ref_md2": [round(float(np.sum(parity["ref"][p]["md2"])), 9) for p in parity["ref"]],
+        "table": errors_dumps(errors),
+    }
+
+
+@scenario
+def fit_error_custom_properties():
+    from wfl.fit.error import calc, errors_dumps
+
+    errors, _, _ = calc(
+        _fit_results(), "fit_", "REF_", config_properties=["energy", "stress/comp"],
+        atom_properties=["forces/Z", "forces/comp"], category_keys=None, weight_property="w",
+    )  # fmt: skip
+    return {"errors": _rounded_errors(errors), "table": errors_dumps(errors, "MAE", 3)}
+
+
+@scenario
+def fit_error_missing_everywhere():
+    from wfl.fit.error import calc
+
+    calc(_fit_results(), "fitted_", "REF_")
+
+
+@scenario
+def fit_error_helpers():
+    from wfl.fit.error import natural_sort, select_units
+
+    return [
+        natural_sort(["md10", "md2", "Bulk", "_ALL_", "md1"]),
+        list(select_units("forces/Z_8/comp", "error")),
+        list(select_units("atomization_energy/atom", "parity")),
+    ]
+
+
 def run(workdir: str, names: list[str]) -> dict:
     results = {}
     top = Path(workdir).resolve()

@@ -37,7 +37,6 @@ GAPS = {
     "wfl.descriptor_heuristics": _OUT_OF_SCOPE,
     "wfl.cli": _OUT_OF_SCOPE,
     "wfl.fit.mace": _OUT_OF_SCOPE,
-    "wfl.fit.error": _OUT_OF_SCOPE,
     "wfl.fit.modify_database": _OUT_OF_SCOPE,
     "wfl.fit.utils": _OUT_OF_SCOPE,
     "wfl.fit.ace": "wfl.fit.ace runs pacemaker, not ACE1.jl",
