@@ -1608,6 +1608,56 @@ def fit_error_helpers():
     ]
 
 
+@scenario
+def utils_small_helpers():
+    from wfl.generate.utils import save_config_type
+    from wfl.utils.file_utils import clean_dir
+    from wfl.utils.round_sig_figs import round_sig_figs
+    from wfl.utils.version import get_wfl_version
+
+    at = mark(0)
+    labels = []
+    for action, label in [("append", "a"), ("append", "b"), (False, "c"), ("overwrite", "d")]:
+        save_config_type(at, action, label)
+        labels.append(at.info["config_type"])
+    for name in ("run/OUTCAR", "run/INCAR", "run/sub/x", "gone/y"):
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).write_text("x")
+    clean_dir("run", ["OUT*", "sub"])
+    clean_dir("gone", False)
+    clean_dir("missing", True)
+    numbers = [(1234.5, 2), (0.000123456, 3), (123456789.0, 3), (-2.5, 1), (99.96, 3), (0, 2)]
+    return {
+        "labels": labels,
+        "kept": sorted(str(p) for p in Path("run").rglob("*")),
+        "gone_exists": Path("gone").exists(),
+        "rounded": [round_sig_figs(v, n) for v, n in numbers],
+        "version_is_text": isinstance(get_wfl_version(), str) and bool(get_wfl_version()),
+    }
+
+
+@scenario
+def utils_save_config_type_bad_action():
+    from wfl.generate.utils import save_config_type
+
+    save_config_type(mark(0), "prepend", "x")
+
+
+@scenario
+def utils_clean_dir_string_keep_files():
+    from wfl.utils.file_utils import clean_dir
+
+    Path("run").mkdir()
+    clean_dir("run", "OUTCAR")
+
+
+@scenario
+def utils_clean_dir_missing_forced():
+    from wfl.utils.file_utils import clean_dir
+
+    clean_dir("missing", True, force=True)
+
+
 def run(workdir: str, names: list[str]) -> dict:
     results = {}
     top = Path(workdir).resolve()
