@@ -110,7 +110,6 @@ _NAMED_AS_ABSENT = {
     "wfl.cli",
     "wfl.descriptors",
     "wfl.fit.mace",
-    "wfl.utils.find_voids",
 }
 
 

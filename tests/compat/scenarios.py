@@ -1362,6 +1362,31 @@ def supercells_antisite_one_species():
 
 
 @scenario
+def supercells_interstitial():
+    from wfl.configset import ConfigSet, OutputSpec
+    from wfl.generate.supercells import interstitial
+
+    cells = interstitial(ConfigSet(_crystals()), OutputSpec(), 40, rng=np.random.default_rng(5))
+    return [[len(at), at.info["config_type"], at.info["interstitial"]] for at in cells]
+
+
+@scenario
+def utils_find_voids():
+    from ase.build import bulk
+
+    from wfl.utils.find_voids import find_voids
+
+    structures = [
+        bulk("Cu", "fcc", a=3.6),
+        bulk("Cu", "fcc", a=3.6, cubic=True),
+        bulk("Si", "diamond", a=5.43),
+        bulk("NaCl", "rocksalt", a=5.6),
+        bulk("Fe", "bcc", a=2.87, cubic=True),
+    ]
+    return [[round(void[0], 6) for void in find_voids(at)] for at in structures]
+
+
+@scenario
 def supercells_surface():
     from wfl.configset import ConfigSet, OutputSpec
     from wfl.generate.supercells import surface

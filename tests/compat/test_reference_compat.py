@@ -75,7 +75,7 @@ DIFFERENCES: dict[str, tuple[dict, str]] = {
     ),
     "atoms_and_dimers_prepare_in_memory": (
         {"returns": [0.65, 1.575, 2.5]},
-        "each dimer at its own separation",
+        "`prepare` into memory stores each dimer",
     ),
     "utils_atomization_energy_missing_element": (
         {"raises": "ValueError"},

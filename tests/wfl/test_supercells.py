@@ -201,3 +201,30 @@ def test_perturbation_is_reproducible_and_of_the_given_size():
 def test_bad_max_n_atoms_names_the_value(bad):
     with warnings.catch_warnings(), pytest.raises(Exception, match="max_n_atoms="):
         largest_bulk(ConfigSet(_crystals()[:1]), OutputSpec(), bad)
+
+
+def test_find_voids_fcc_octahedral_and_tetrahedral_sites():
+    from wfl.utils.find_voids import find_voids
+
+    a = 3.6  # Å
+    voids = find_voids(bulk("Cu", "fcc", a=a, cubic=True))
+    # one of each kind (the others are symmetry copies): octahedral a/2, tetrahedral a√3/4
+    assert [round(v[0], 6) for v in voids] == [round(a / 2, 6), round(a * np.sqrt(3) / 4, 6)]
+    octahedral = np.array(voids[0][1:])
+    frac = octahedral / a % 0.5
+    assert np.allclose(np.minimum(frac, 0.5 - frac), 0, atol=1e-6)  # at a cube edge/centre
+
+
+def test_interstitial_adds_one_atom_in_a_void():
+    from wfl.generate.supercells import interstitial
+
+    made = list(
+        interstitial(ConfigSet(_crystals()), OutputSpec(), 40, rng=np.random.default_rng(3))
+    )
+    full = list(largest_bulk(ConfigSet(_crystals()), OutputSpec(), 40))
+    for before, at in zip(full, made, strict=True):
+        assert len(at) == len(before) + 1 and at.info["interstitial"] == len(at) - 1
+        assert at.info["config_type"] == "supercell_interstitial"
+        assert at.numbers[-1] in set(before.numbers)
+        nearest = min(at.get_distances(len(at) - 1, list(range(len(at) - 1)), mic=True))
+        assert nearest > 1.5  # Å: in a void, not on top of an atom

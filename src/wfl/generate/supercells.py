@@ -3,9 +3,10 @@
 Each operation takes unit cells and returns, per input, the largest supercell under an atom
 count whose cell vectors are as close to equal in length as integer multiples allow
 (optionally after reducing the input to its primitive cell with spglib), then changes it:
-``vacancy`` removes atoms, ``antisite`` swaps species, ``surface`` cuts a slab and adds
-vacuum. ``info["config_type"]`` says which (``supercell_bulk``, ``supercell_vacancy``,
-``supercell_antisite``, ``supercell_surface``/``supercell_slab``), so fitting databases can
+``vacancy`` removes atoms, ``antisite`` swaps species, ``interstitial`` adds an atom in a
+void, ``surface`` cuts a slab and adds vacuum. ``info["config_type"]`` says which
+(``supercell_bulk``, ``supercell_vacancy``, ``supercell_antisite``,
+``supercell_interstitial``, ``supercell_surface``/``supercell_slab``), so fitting databases can
 weight them. Random choices (which atoms, displacements) use the item's own generator,
 spawned from the caller's ``rng``, so results do not depend on how items are split.
 """
@@ -24,7 +25,7 @@ from ase.build import find_optimal_cell_shape, make_supercell
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
 from wfl.configset import ConfigSet
 
-__all__ = ["antisite", "largest_bulk", "surface", "vacancy"]
+__all__ = ["antisite", "interstitial", "largest_bulk", "surface", "vacancy"]
 
 logger = logging.getLogger(__name__)
 
@@ -394,6 +395,73 @@ def antisite(*args: Any, **kwargs: Any) -> ConfigSet:
 
 
 autoparallelize_docstring(antisite, _antisite, "Atoms")
+
+
+def _interstitial(
+    atoms_list: list[Atoms],
+    max_n_atoms: int,
+    pert: float = 0.0,
+    interstitial_probability_radius_exponent: float = 3.0,
+    primitive: bool = True,
+    symprec: float = 1.0e-3,
+    rng: list[np.random.Generator] | None = None,
+) -> list[Atoms]:
+    """Add one atom in a void of the largest bulk supercell of each unit cell.
+
+    Parameters
+    ----------
+    atoms_list : list of Atoms
+        Unit cells (periodic).
+    max_n_atoms : int
+        Most atoms allowed in the supercell (before adding the interstitial).
+    pert : float, default 0.0
+        Standard deviation of a random displacement of every atom, Å.
+    interstitial_probability_radius_exponent : float, default 3.0
+        A void (one of each symmetry-distinct kind, see ``wfl.utils.find_voids``) is chosen
+        with probability proportional to its radius to this power.
+    primitive : bool, default True
+        Reduce each input to its primitive cell first (needs spglib).
+    symprec : float, default 1e-3
+        Symmetry tolerance for the primitive cell, Å.
+    rng : list of numpy.random.Generator, optional
+        One per item (given by autoparallelize from the caller's ``rng``).
+
+    Returns
+    -------
+    list of Atoms
+        One supercell per input with an extra atom of a species already present (chosen at
+        random), ``info["interstitial"]`` its index (the last) and
+        ``info["config_type"] = "supercell_interstitial"``.
+    """
+    from wfl.utils.find_voids import find_voids
+
+    _check_max_n_atoms(max_n_atoms)
+    rngs = _item_rngs(rng, len(atoms_list))
+    results = []
+    for atoms, item_rng in zip(atoms_list, rngs, strict=True):
+        supercell = _bulk_supercell(atoms, max_n_atoms, primitive, symprec, False)
+        voids = np.asarray(find_voids(supercell))
+        weights = voids[:, 0] ** interstitial_probability_radius_exponent
+        void = voids[item_rng.choice(len(voids), p=weights / weights.sum())]
+        species = int(item_rng.choice(sorted(set(supercell.numbers.tolist()))))
+        supercell += Atoms(numbers=[species], positions=[void[1:4]])
+        supercell.info["interstitial"] = len(supercell) - 1
+        supercell.info["config_type"] = "supercell_interstitial"
+        _perturb(supercell, pert, item_rng)
+        results.append(supercell)
+    return results
+
+
+def interstitial(*args: Any, **kwargs: Any) -> ConfigSet:
+    return autoparallelize(
+        _interstitial,
+        *args,
+        default_autopara_info={"num_inputs_per_python_subprocess": 10},
+        **kwargs,
+    )
+
+
+autoparallelize_docstring(interstitial, _interstitial, "Atoms")
 
 
 def _random_surface_vectors(max_index: int, rng: np.random.Generator) -> np.ndarray:
