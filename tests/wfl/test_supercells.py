@@ -17,8 +17,6 @@ from wfl.generate.supercells import (
     vacancy,
 )
 
-pytest.importorskip("spglib")  # primitive cells (a test extra, so installed wherever tests run)
-
 
 def _crystals():
     crystals = [

@@ -13,7 +13,7 @@ from typing import Any
 from ase import Atoms
 
 from wfl.autoparallelize import autoparallelize, autoparallelize_docstring
-from wfl.configset import ConfigSet, OutputSpec
+from wfl.configset import LOC_KEY, ConfigSet, OutputSpec
 
 __all__ = ["by_bool_func", "by_index"]
 
@@ -80,8 +80,6 @@ def _copies_at_locations(atoms_list: list[Atoms], copies: dict[str, int]) -> lis
         Per input: ``[]`` (not selected), the Atoms (one copy), or a list of copies (stored
         under the input's location).
     """
-    from wfl.configset import LOC_KEY
-
     results: list = []
     for atoms in atoms_list:
         n = copies.get(atoms.info[LOC_KEY], 0)
