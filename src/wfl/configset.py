@@ -18,6 +18,7 @@ import glob
 import json
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ from expyre.atomicfile import write_atomic
 LOC_KEY = "_ConfigSet_loc"
 _LOC_SEP = " / "
 _GLOB_CHARS = set("*?[")
+#: seconds an output file found without its completion record is looked at again, when it
+#: may be another run of the same operation between renaming it into place and recording it
+RECORD_WAIT_S = 1.0
 
 
 def loc_join(prefix: str, index: int) -> str:
@@ -535,9 +539,7 @@ class OutputSpec:
         existing = [p for p in self.files if p.exists()]
         if not existing:
             return
-        if self._operation_key is not None and all(
-            self._made_by(p, self._operation_key) for p in existing
-        ):
+        if self._operation_key is not None and self._made_by_this_operation(existing):
             return
         interrupted = len(existing) < len(self.files) and all(
             self.record_path(p).exists() for p in existing
@@ -566,6 +568,22 @@ class OutputSpec:
             The operation's completion-record key (operation, arguments, inputs, code).
         """
         self._operation_key = dict(operation_key)
+
+    def _made_by_this_operation(self, existing: list[Path]) -> bool:
+        """True if every existing file holds this operation's complete results.
+
+        Another run of the same script closing these outputs renames each file into place
+        and then writes its record: a file seen without a record may be in that moment, so
+        it is looked at again for up to :data:`RECORD_WAIT_S` before it counts as foreign.
+        """
+        deadline = time.monotonic() + RECORD_WAIT_S
+        while True:
+            if all(self._made_by(p, self._operation_key) for p in existing):
+                return True
+            recordless = any(not self.record_path(p).exists() for p in existing)
+            if not recordless or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
     def _made_by(self, path: Path, operation_key: dict) -> bool:
         try:

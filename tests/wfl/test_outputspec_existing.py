@@ -7,6 +7,8 @@ warning (as wfl 0.3.5 did); made differently -> refused; an interrupted rename o
 operation -> redone, replacing its own partial set.
 """
 
+import threading
+
 import ase.io
 import pytest
 from _wfl_testdata import perturbed_cu_cells
@@ -165,3 +167,32 @@ def test_files_of_the_same_operation_finished_meanwhile_are_replaced(tmp_path):
     other.written_by({**key, "code": "edited"})
     with pytest.raises(FileExistsError, match="overwrite=True"):
         other.store(perturbed_cu_cells(1)[0], " / 0")
+
+
+def test_a_file_seen_between_the_other_runs_rename_and_its_record_is_waited_for(tmp_path):
+    """The other run of the same script renames its file into place, then writes the record:
+    a file seen in between is looked at again (briefly) instead of being refused."""
+    target = tmp_path / "out.xyz"
+    key = {"operation": "op", "arguments": "a", "inputs": "i", "code": "c"}
+    first = OutputSpec(target)
+    first.store(perturbed_cu_cells(1)[0], " / 0")
+    first.close(completion_record=key)
+    record = first.record_path(target)
+    saved = record.read_text()
+    record.unlink()  # the moment between the other run's rename and its record
+
+    late_record = threading.Timer(0.3, record.write_text, args=(saved,))
+    late_record.start()
+    second = OutputSpec(target)
+    second.written_by(key)
+    second.store(perturbed_cu_cells(1)[0], " / 0")
+    second.close(completion_record=key)
+    late_record.join()
+    assert len(ase.io.read(target, ":")) == 1
+
+    # a file that stays without a record is someone else's: refused after the short wait
+    record.unlink()
+    third = OutputSpec(target)
+    third.written_by(key)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        third.store(perturbed_cu_cells(1)[0], " / 0")
