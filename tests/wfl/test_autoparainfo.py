@@ -1,6 +1,7 @@
 """AutoparaInfo: fields, validation, merge precedence, and never mutating the caller's objects."""
 
 import copy
+import inspect
 import pickle
 
 import pytest
@@ -83,3 +84,53 @@ def test_callers_autoparainfo_and_dicts_unchanged_after_call(tmp_path, monkeypat
     info = AutoparaInfo(remote_info=remote)
     info.remote_info["sys_name"] = "changed"
     assert remote == before_remote
+
+
+# The keywords wfl 0.3.5's AutoparaInfo(**kwargs) accepted (its _kwargs table).
+WFL_0_3_5_FIELDS = (
+    "num_inputs_per_python_subprocess",
+    "iterable_arg",
+    "skip_failed",
+    "initializer",
+    "num_python_subprocesses",
+    "remote_info",
+    "remote_label",
+)
+
+
+def test_signature_names_every_field_for_help_and_ides():
+    params = inspect.signature(AutoparaInfo).parameters
+    assert set(WFL_0_3_5_FIELDS) <= set(params)
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+    assert repr(params["num_inputs_per_python_subprocess"].default) == "default(1)"
+
+
+def test_given_class_default_still_overrides_the_operation_default():
+    # giving a field its class default is a choice: it beats the operation's default
+    merged = AutoparaInfo.merged(
+        AutoparaInfo(num_inputs_per_python_subprocess=1), {"num_inputs_per_python_subprocess": 5}
+    )
+    assert merged.num_inputs_per_python_subprocess == 1
+
+
+def test_assignment_is_validated_and_counts_as_set():
+    info = AutoparaInfo()
+    info.skip_failed = False
+    assert info.explicitly_set() == {"skip_failed": False}
+    with pytest.raises(ValueError, match="skip_failed='no' is invalid; expected True or False"):
+        info.skip_failed = "no"
+    with pytest.raises(ValueError, match="unknown field 'skip_faild'"):
+        info.skip_faild = True
+    with pytest.raises(AttributeError, match="no field 'skip_faild'; fields are"):
+        info.skip_faild  # noqa: B018
+
+
+def test_copy_and_pickle_keep_which_fields_were_given():
+    info = AutoparaInfo(num_python_subprocesses=2)
+    info.update_defaults({"num_inputs_per_python_subprocess": 5, "num_python_subprocesses": 9})
+    for twin in (copy.deepcopy(info), pickle.loads(pickle.dumps(info))):
+        assert twin == info
+        assert twin.explicitly_set() == {
+            "num_python_subprocesses": 2,
+            "num_inputs_per_python_subprocess": 5,
+        }

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# Field -> class default. The order is the order shown in repr and docs.
-_DEFAULTS: dict[str, Any] = {
-    "num_inputs_per_python_subprocess": 1,
-    "num_python_subprocesses": None,
-    "skip_failed": True,
-    "initializer": None,
-    "iterable_arg": 0,
-    "remote_info": None,
-    "remote_label": None,
-    "hash_ignore": [],
-}
+if TYPE_CHECKING:
+    from wfl.autoparallelize.remoteinfo import RemoteInfo
 
 
+class Default:
+    """The class default of a field the caller did not give.
+
+    A field's default is wrapped in this marker (rather than being the plain value) so that
+    an AutoparaInfo knows which fields were given explicitly: ``num_inputs_per_python_subprocess=1``
+    given by the caller overrides an operation's default of 5, while an unset field takes it.
+    Its repr, ``default(1)``, is what ``help(AutoparaInfo)`` and IDEs show.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"default({self.value!r})"
+
+
+@dataclasses.dataclass(kw_only=True, eq=True, repr=True)
 class AutoparaInfo:
     """Settings of one autoparallelized call.
 
@@ -43,51 +55,56 @@ class AutoparaInfo:
     hash_ignore : list of str
         Operation arguments left out of the job key and completion record.
 
-    Only explicitly given fields count as "set": when merged with an operation's defaults,
-    unset fields take the operation's default, then the class default. Given values are
-    copied, so the caller's objects are never changed by anything done with this one.
+    Only explicitly given fields count as "set" (also fields assigned later, as in
+    ``info.skip_failed = False``): when merged with an operation's defaults, unset fields
+    take the operation's default, then the class default. Every value is checked when it
+    is given and copied, so the caller's objects are never changed by anything done with
+    this one.
     """
 
-    __slots__ = ("_set",)
-
-    def __init__(self, **kwargs: Any) -> None:
-        object.__setattr__(self, "_set", {})
-        for name, value in kwargs.items():
-            setattr(self, name, value)
+    num_inputs_per_python_subprocess: int = Default(1)
+    num_python_subprocesses: int | None = Default(None)
+    skip_failed: bool = Default(True)
+    initializer: tuple[Callable, tuple | list] | None = Default(None)
+    iterable_arg: int | str = Default(0)
+    remote_info: RemoteInfo | dict | None = Default(None)
+    remote_label: str | None = Default(None)
+    hash_ignore: list[str] = Default([])
 
     # ------------------------------------------------------------------ attribute access
-    def __getattr__(self, name: str) -> Any:
-        if name in _DEFAULTS:
-            values = object.__getattribute__(self, "_set")
-            return values[name] if name in values else copy.deepcopy(_DEFAULTS[name])
-        raise AttributeError(f"AutoparaInfo has no field {name!r}; fields are {list(_DEFAULTS)}")
-
     def __setattr__(self, name: str, value: Any) -> None:
+        # Every assignment, from the generated __init__ or later by the caller, goes through
+        # here: a class default is stored unmarked, anything else is checked, copied and
+        # remembered as explicitly set.
         _check_name(name, "AutoparaInfo")
-        self._set[name] = _validated(name, value)
+        given = self.__dict__.setdefault("_given", set())
+        if isinstance(value, Default):
+            given.discard(name)
+            object.__setattr__(self, name, copy.deepcopy(value.value))
+        else:
+            given.add(name)
+            object.__setattr__(self, name, _validated(name, value))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not fields; the message lists the fields.
+        raise AttributeError(f"AutoparaInfo has no field {name!r}; fields are {list(_FIELDS)}")
 
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self._set)
+        # Only the given fields are pickled, so an unpickled object merges like the original.
+        return self.explicitly_set()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        object.__setattr__(self, "_set", dict(state))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, AutoparaInfo):
-            return NotImplemented
-        return self.as_dict() == other.as_dict()
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in _DEFAULTS)
-        return f"AutoparaInfo({fields})"
+        for name in _FIELDS:
+            setattr(self, name, state[name] if name in state else _FIELD_DEFAULTS[name])
 
     def as_dict(self) -> dict[str, Any]:
         """All fields (set or default) as a new dict."""
-        return {name: getattr(self, name) for name in _DEFAULTS}
+        return {name: getattr(self, name) for name in _FIELDS}
 
     def explicitly_set(self) -> dict[str, Any]:
         """Only the fields that were given explicitly, as a new dict."""
-        return dict(self._set)
+        given = self.__dict__.get("_given", set())
+        return {name: getattr(self, name) for name in _FIELDS if name in given}
 
     # ------------------------------------------------------------------ merging
     def update_defaults(self, default_kwargs: Mapping[str, Any]) -> None:
@@ -104,8 +121,9 @@ class AutoparaInfo:
         """
         for name in default_kwargs:
             _check_name(name, "default_kwargs")
+        given = self.explicitly_set()
         for name, value in default_kwargs.items():
-            if name not in self._set:
+            if name not in given:
                 setattr(self, name, value)
 
     @classmethod
@@ -146,10 +164,34 @@ class AutoparaInfo:
         return merged
 
 
+# Field -> class default, in declaration order (the order of repr and docs).
+_FIELD_DEFAULTS: dict[str, Default] = {
+    f.name: f.default for f in dataclasses.fields(AutoparaInfo)
+}
+_FIELDS = tuple(_FIELD_DEFAULTS)
+
+
+def _rejecting_unknown_keywords(generated_init: Callable) -> Callable:
+    """The dataclass's own ``__init__``, but an unknown keyword is a ValueError naming the
+    valid fields (as wfl 0.3.5 raised) rather than Python's bare TypeError. ``wraps`` keeps
+    the generated signature visible to ``help()`` and ``inspect.signature``."""
+
+    @functools.wraps(generated_init)
+    def __init__(self: AutoparaInfo, **kwargs: Any) -> None:  # noqa: N807
+        for name in kwargs:
+            _check_name(name, "AutoparaInfo")
+        generated_init(self, **kwargs)
+
+    return __init__
+
+
+AutoparaInfo.__init__ = _rejecting_unknown_keywords(AutoparaInfo.__init__)
+
+
 def _check_name(name: str, label: str) -> None:
-    if name not in _DEFAULTS:
+    if name not in _FIELD_DEFAULTS:
         raise ValueError(
-            f"{label} has unknown field {name!r}; valid fields are {', '.join(_DEFAULTS)}"
+            f"{label} has unknown field {name!r}; valid fields are {', '.join(_FIELDS)}"
         )
 
 

@@ -4,6 +4,16 @@ A wrapper is written ``def optimize(*args, **kwargs): return autoparallelize(_op
 so that every operation shares one argument convention; its help text and its
 ``inspect.signature`` (what ``help()``, IPython/Jupyter completion and documentation tools
 show) are built here from the operation itself, so they cannot drift from it.
+
+Why the signature is set at run time rather than written in the ``def``: writing the
+parameters in the wrapper would write every operation's signature twice (once on
+``_optimize``, once on ``optimize``), and the two copies would drift. Typing's
+``ParamSpec``/``Concatenate`` cannot express "the operation's parameters, its first one
+replaced by ``inputs, outputs``, plus a keyword-only ``autopara_info``" (Concatenate only
+prepends positional parameters and cannot add a keyword), so a static checker would either
+miss ``autopara_info`` or report it as an error. The runtime ``__signature__`` is therefore
+the one place: ``help()``, ``inspect.signature``, IPython/Jupyter and Jedi-based completion
+show the real parameters; purely static checkers (pyright, mypy) see ``(*args, **kwargs)``.
 """
 
 from __future__ import annotations
