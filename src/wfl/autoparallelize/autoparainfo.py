@@ -165,9 +165,7 @@ class AutoparaInfo:
 
 
 # Field -> class default, in declaration order (the order of repr and docs).
-_FIELD_DEFAULTS: dict[str, Default] = {
-    f.name: f.default for f in dataclasses.fields(AutoparaInfo)
-}
+_FIELD_DEFAULTS: dict[str, Default] = {f.name: f.default for f in dataclasses.fields(AutoparaInfo)}
 _FIELDS = tuple(_FIELD_DEFAULTS)
 
 
