@@ -177,6 +177,7 @@ class System:
                     "partition_cores": {
                         name: p.num_cores for name, p in self.config.partitions.items()
                     },
+                    "setup_commands": list(self.config.commands),
                 }
             # with 0.1.6's submit/status/hold/release/cancel, run through this System
             self._scheduler = get_scheduler(self.config.scheduler, system=self, **options)

@@ -1,7 +1,9 @@
 """End to end on the embedded local queue: ExPyRe, the runner, polling, died detection."""
 
 import os
+import shlex
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -219,6 +221,31 @@ def test_env_vars_files_and_commands(project, monkeypatch):
     assert (job.stage_dir / "inputs" / "a.txt").read_text() == "A"
     assert "after-the-run" in stdout
     assert not (job.stage_dir / "pwned").exists()
+
+
+def test_local_queue_runs_the_systems_commands_before_its_own_python(project, tmp_path):
+    """A system whose python only exists once its ``commands`` ran (a venv to activate, a
+    module to load): the local queue's own commands (submit, status, cancel) are Python
+    too, so they must run after ``commands`` as the job does, or nothing can be queued."""
+    bin_dir = tmp_path / "venv-bin"
+    bin_dir.mkdir()
+    (bin_dir / "jobpython").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+    (bin_dir / "jobpython").chmod(0o755)
+    system = local_system(
+        num_cores=1,
+        commands=[
+            f"export PATH={shlex.quote(str(bin_dir))}:$PATH",
+            "export SET_BY_COMMANDS=activated",
+            "echo noise-on-stdout",  # must not be mistaken for the queue's answer
+        ],
+    )
+    system["python_cmd"] = "jobpython"  # not on PATH until commands ran
+    write_config(project, {"venvsys": system})
+    job = ExPyRe("activate", function=report_env, args=[["SET_BY_COMMANDS"]])
+    job.start(ONE_CORE, partial_node=True)
+    (env, _), _, _ = job.get_results(timeout=300)
+    assert env == {"SET_BY_COMMANDS": "activated"}
+    assert job.status == "succeeded"
 
 
 def test_output_files_are_copied_back(project):

@@ -37,6 +37,13 @@ class LocalScheduler(Scheduler):
         Shell words starting Python where the jobs run (``expyre`` must be importable).
     partition_cores : dict of str to int
         Cores of each partition: the most the queue runs at once in that partition.
+    setup_commands : list of str
+        The system's ``commands`` (shell lines such as ``source venv/bin/activate``). The
+        queue's own commands (submit, status, cancel, list) are ``python_cmd -m
+        expyre.localqueue``, so they need the same environment as the job's Python: they
+        run in ``bash -c`` after these lines, whose stdout goes to stderr so that it is
+        never read as the queue's answer. Unlike Slurm's or SGE's commands, which need no
+        Python, every queue command here pays for these lines (keep them quick).
     """
 
     name = "local"
@@ -47,13 +54,20 @@ class LocalScheduler(Scheduler):
         queue_dir: str,
         python_cmd: str = "python3",
         partition_cores: dict[str, int] | None = None,
+        setup_commands: list[str] | None = None,
     ) -> None:
         self.queue_dir = queue_dir
         self.python_argv = shlex.split(python_cmd)
         self.partition_cores = dict(partition_cores or {})
+        self.setup_commands = list(setup_commands or [])
 
     def _tool(self, *args: str) -> list[str]:
-        return [*self.python_argv, "-m", "expyre.localqueue", "--queue-dir", self.queue_dir, *args]
+        argv = [*self.python_argv, "-m", "expyre.localqueue", "--queue-dir", self.queue_dir, *args]
+        if not self.setup_commands:
+            return argv
+        # a group, not a subshell: what the lines export stays for the exec'd python
+        setup = "\n".join(["{", *self.setup_commands, "} >&2"])
+        return ["bash", "-c", f"{setup}\nexec {shlex.join(argv)}"]
 
     def default_header(self, request: JobRequest) -> list[str]:
         capacity = self.partition_cores.get(request.partition, request.num_cores_per_node)
@@ -138,6 +152,7 @@ class Local(LegacyCommands, LocalScheduler):
                 "queue_dir": queue.queue_dir,
                 "python_cmd": shlex.join(queue.python_argv),
                 "partition_cores": queue.partition_cores,
+                "setup_commands": queue.setup_commands,
                 **options,
             }
         super().__init__(host, remsh_cmd, system=system, **options)
