@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from expyre.sqlitewal import open_shared, retry_locked, write_transaction
+
 if TYPE_CHECKING:
     from expyre.config import ProjectConfig
 
@@ -133,29 +135,18 @@ class ItemStore:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():  # never reuse across fork
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA busy_timeout=60000")
-            _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             # FULL: a committed item survives a power cut, like the job that computed it
-            conn.execute("PRAGMA synchronous=FULL")
+            conn = open_shared(
+                self.path, busy_timeout_s=60.0, patience_s=_LOCK_PATIENCE_S, synchronous="FULL"
+            )
             _retry_locked(lambda: conn.executescript(_SCHEMA))
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._connection()
-            _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            _retry_locked(lambda: conn.execute("COMMIT"))
+        with self._lock, write_transaction(self._connection(), _LOCK_PATIENCE_S) as conn:
+            yield conn
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection | None]:
@@ -405,19 +396,11 @@ def _batches(values: list) -> Iterator[list]:
         yield values[start : start + _MAX_PARAMS]
 
 
+_LOCK_PATIENCE_S = 600.0  # how long a write waits for another process's lock
+
+
 def _retry_locked(action):
-    """Run ``action``, retrying while sqlite reports the database as locked or busy."""
-    deadline = time.monotonic() + 600.0
-    delay = 0.05
-    while True:
-        try:
-            return action()
-        except sqlite3.OperationalError as exc:
-            msg = str(exc).lower()
-            if ("locked" not in msg and "busy" not in msg) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    return retry_locked(action, _LOCK_PATIENCE_S)
 
 
 _STORES: dict[str, ItemStore] = {}

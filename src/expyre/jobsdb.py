@@ -35,6 +35,7 @@ from expyre.dbschema import SCHEMA_VERSION, NewerSchemaError, create_or_migrate
 from expyre.envvars import lock_patience_s
 from expyre.lifecycle import ALLOWED_TRANSITIONS, IllegalTransition, JobState, Move, check_move
 from expyre.projectid import ensure_identity
+from expyre.sqlitewal import open_shared, retry_locked, write_transaction
 
 if TYPE_CHECKING:
     from expyre.config import ProjectConfig
@@ -137,16 +138,14 @@ class JobsDB:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():  # never reuse across fork
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._errors():
-                conn = sqlite3.connect(
-                    self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+                conn = open_shared(
+                    self.path,
+                    busy_timeout_s=min(60.0, lock_patience_s()),
+                    patience_s=lock_patience_s(),
+                    synchronous="NORMAL",
                 )
                 conn.row_factory = sqlite3.Row
-                busy_ms = int(1000 * min(60.0, lock_patience_s()))
-                conn.execute(f"PRAGMA busy_timeout={busy_ms}")
-                _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
-                conn.execute("PRAGMA synchronous=NORMAL")
                 # the common case (up to date) is one read, without taking the write lock
                 if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                     _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
@@ -198,15 +197,12 @@ class JobsDB:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, retried while another process holds the lock."""
-        with self._lock, self._errors():
-            conn = self._connection()
-            _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            _retry_locked(lambda: conn.execute("COMMIT"))
+        with (
+            self._lock,
+            self._errors(),
+            write_transaction(self._connection(), lock_patience_s()) as conn,
+        ):
+            yield conn
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -610,22 +606,7 @@ def _record_history(
 
 
 def _retry_locked(action: Any) -> Any:
-    """Run ``action``, retrying while sqlite reports the database as locked or busy.
-
-    busy_timeout covers most waits; this catches the cases sqlite reports immediately
-    (e.g. WAL recovery by another process) so "database is locked" never reaches users.
-    """
-    deadline = time.monotonic() + lock_patience_s()
-    delay = 0.05
-    while True:
-        try:
-            return action()
-        except sqlite3.OperationalError as exc:
-            msg = str(exc).lower()
-            if ("locked" not in msg and "busy" not in msg) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    return retry_locked(action, lock_patience_s())
 
 
 def _keep_attempt(row: dict, reason: str) -> dict:

@@ -11,77 +11,30 @@ Five rounds, each killing at a random moment (seeded, so a failure names its mom
 """
 
 import contextlib
-import json
 import os
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from _driver_scripts import subprocess_project, write_slow_scale_driver
 from ase.io import read
 
 N_ITEMS = 6
 SECONDS_PER_ITEM = 2.0
 
-DRIVER = textwrap.dedent(
-    """
-    import os, sys, time
-    from pathlib import Path
-    from ase.build import bulk
-    from wfl.configset import ConfigSet, OutputSpec
-    from wfl.map import map as wfl_map
-
-    RUNS = Path(sys.argv[1])
-
-    def slow_scale(atoms, seconds):
-        # one line per start of this item: a finished item must never start again
-        with open(RUNS / f"item_{atoms.info['id']}", "a") as fh:
-            fh.write(f"{os.getpid()}\\n")
-        time.sleep(seconds)
-        atoms.set_cell(atoms.cell * 1.01, scale_atoms=True)
-        atoms.info["scaled"] = True
-        return atoms
-
-    configs = []
-    for i in range(N_ITEMS):
-        at = bulk("Cu", cubic=True)
-        at.rattle(0.05, seed=i)
-        at.info["id"] = i
-        configs.append(at)
-    remote_info = {
-        "sys_name": "local", "job_name": "cut", "partial_node": True,
-        "resources": {"num_cores": 1, "max_time": "10m"},
-        "num_inputs_per_queued_job": 1, "check_interval": 0.3,
-        "env_vars": ["WFL_NUM_PYTHON_SUBPROCESSES=0"],
-    }
-    wfl_map(ConfigSet(configs), OutputSpec("out.xyz"), slow_scale, args=(SECONDS,),
-            autopara_info={"remote_info": remote_info})
-    print("DRIVER DONE")
-    """
-)
-
 
 @pytest.fixture
 def project(tmp_path):
-    root = tmp_path / "_expyre"
-    root.mkdir()
-    partition = {"num_cores": 2, "max_time": None}
-    config = {"systems": {"local": {"host": None, "scheduler": "local",
-                                    "partitions": {"local": partition}}}}  # fmt: skip
-    (root / "config.json").write_text(json.dumps(config))
-    (tmp_path / "runs").mkdir()
-    text = DRIVER.replace("N_ITEMS", str(N_ITEMS)).replace("SECONDS", str(SECONDS_PER_ITEM))
-    (tmp_path / "driver.py").write_text(text)
     # default settings: only the project location and a private HOME are set
-    env = dict(os.environ, EXPYRE_ROOT=str(root), HOME=str(tmp_path))
-    for var in ("WFL_EXPYRE_INFO", "EXPYRE_SYS", "WFL_PROGRESS", "EXPYRE_DIED_GRACE"):
-        env.pop(var, None)
-    return tmp_path, root, env
+    workdir, root, env = subprocess_project(tmp_path, died_grace_s=None)
+    (workdir / "runs").mkdir()
+    write_slow_scale_driver(workdir, job_name="cut", n_items=N_ITEMS, seconds=SECONDS_PER_ITEM)
+    return workdir, root, env
 
 
 def _processes_of(directory: Path) -> set[int]:

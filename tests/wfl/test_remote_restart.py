@@ -8,8 +8,6 @@ operation done serially (bit for bit, through the same file format), and the num
 real submissions equals the number of chunks.
 """
 
-import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -18,6 +16,7 @@ import textwrap
 import time
 
 import pytest
+from _driver_scripts import subprocess_project
 from ase.build import bulk
 from ase.io import read, write
 
@@ -58,25 +57,7 @@ N_ITEMS = 6
 
 @pytest.fixture
 def project(tmp_path):
-    root = tmp_path / "_expyre"
-    root.mkdir()
-    (root / "config.json").write_text(
-        json.dumps(
-            {
-                "systems": {
-                    "local": {
-                        "host": None,
-                        "scheduler": "local",
-                        "partitions": {"local": {"num_cores": 2, "max_time": None}},
-                    }
-                }
-            }
-        )
-    )
-    env = dict(os.environ, EXPYRE_ROOT=str(root), HOME=str(tmp_path), EXPYRE_DIED_GRACE="5")
-    for var in ("WFL_EXPYRE_INFO", "EXPYRE_SYS", "WFL_PROGRESS"):
-        env.pop(var, None)
-    return tmp_path, root, env
+    return subprocess_project(tmp_path)
 
 
 def _write_driver(directory, seconds, max_allocations=None):

@@ -5,7 +5,6 @@ Real local queue, real driver processes: the driver is SIGKILLed while the old j
 mapped function is edited, and the rerun must cancel them (their processes gone).
 """
 
-import json
 import os
 import signal
 import sqlite3
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _driver_scripts import subprocess_project
 from ase.io import read
 
 from expyre.localqueue import LocalQueue
@@ -70,25 +70,7 @@ def _write_slowmod(directory: Path, seconds: float, factor: int) -> None:
 
 @pytest.fixture
 def project(tmp_path):
-    root = tmp_path / "_expyre"
-    root.mkdir()
-    (root / "config.json").write_text(
-        json.dumps(
-            {
-                "systems": {
-                    "local": {
-                        "host": None,
-                        "scheduler": "local",
-                        "partitions": {"local": {"num_cores": 2, "max_time": None}},
-                    }
-                }
-            }
-        )
-    )
-    env = dict(os.environ, EXPYRE_ROOT=str(root), HOME=str(tmp_path), EXPYRE_DIED_GRACE="5")
-    for var in ("WFL_EXPYRE_INFO", "EXPYRE_SYS", "WFL_PROGRESS"):
-        env.pop(var, None)
-    return tmp_path, root, env
+    return subprocess_project(tmp_path)
 
 
 def _started_jobs(root: Path) -> int:
