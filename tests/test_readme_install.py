@@ -44,26 +44,40 @@ def _after_demo_block() -> str:
     return blocks[1]
 
 
+def _env_without_this_venv(home: Path, *, drop_prefixes: tuple[str, ...] = ()) -> dict:
+    """This process's environment as a fresh login shell has it: no venv active, none of
+    this repository's directories on PATH, HOME = ``home``, no variables starting with
+    ``drop_prefixes``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env = {k: v for k, v in env.items() if not (drop_prefixes and k.startswith(drop_prefixes))}
+    env["PATH"] = ":".join(
+        p for p in env["PATH"].split(":") if not p.startswith(str(REPO)) and "/.venv" not in p
+    )
+    env["HOME"] = str(home)
+    return env
+
+
+def _bash(script: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    """Run ``script`` with ``bash -e`` (stop at the first failing line), output captured."""
+    return subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+
+
 @pytest.mark.slow
 def test_install_and_demo_from_a_clean_clone_put_xpr_on_the_path(tmp_path):
     if shutil.which("git") is None:
         pytest.fail("git is needed to clone the repository")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env["PATH"] = ":".join(
-        p for p in env["PATH"].split(":") if not p.startswith(str(REPO)) and "/.venv" not in p
-    )
-    env["HOME"] = str(tmp_path)
+    env = _env_without_this_venv(tmp_path)
     block = _install_block()
-    done = subprocess.run(
-        ["bash", "-e", "-c", block + "\ncommand -v xpr\n"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    done = _bash(block + "\ncommand -v xpr\n", clone, env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == str(clone / ".venv" / "bin" / "xpr")
     version = re.search(r"xpr, version (\S+)", done.stdout)
@@ -72,14 +86,7 @@ def test_install_and_demo_from_a_clean_clone_put_xpr_on_the_path(tmp_path):
     assert f"# xpr, version {version.group(1)}" in block
 
     # `make demo`, then what the README says to do to use xpr afterwards
-    demo = subprocess.run(
-        ["bash", "-e", "-c", f"make demo\n{_after_demo_block()}\ncd demo-run && xpr ls\n"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    demo = _bash(f"make demo\n{_after_demo_block()}\ncd demo-run && xpr ls\n", clone, env)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "source" in demo.stdout and ".venv/bin/activate" in demo.stdout  # the demo says how
     assert demo.stdout.count("4 job(s): 4 processed") == 2  # the demo's own xpr ls, and ours
@@ -110,23 +117,11 @@ def test_cluster_install_gives_a_python_that_runs_jobs(tmp_path):
     for old, new in (("/path/or/url/of/this/repository", str(REPO)), ("COMMIT", commit)):
         assert old in block
         block = block.replace(old, new)
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env = {k: v for k, v in env.items() if not k.startswith(("EXPYRE_", "WFL_"))}
-    env["PATH"] = ":".join(
-        p for p in env["PATH"].split(":") if not p.startswith(str(REPO)) and "/.venv" not in p
-    )
-    env["HOME"] = str(home)
+    env = _env_without_this_venv(home, drop_prefixes=("EXPYRE_", "WFL_"))
     # a stand-in for environment modules, which this machine does not have: `module load`
     # does nothing here, where python3 is already the one the README asks for
     stand_in = "module() { :; }\n"
-    done = subprocess.run(
-        ["bash", "-e", "-c", stand_in + block],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    done = _bash(stand_in + block, tmp_path, env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     import expyre
     import wfl

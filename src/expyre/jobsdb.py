@@ -289,6 +289,41 @@ class JobsDB:
 
     # ------------------------------------------------------------------ writing
 
+    def add_manual(
+        self,
+        job_id: str,
+        *,
+        name: str,
+        stage_dir: str | os.PathLike,
+        system: str | None,
+        status: str,
+        info: dict,
+        remote_id: str | None = None,
+        queue_state: str | None = None,
+    ) -> None:
+        """Record a job made outside expyre (``xpr create_job``, 0.1.6's ``db.add``).
+
+        Its key is ``manual:<job id>``, a key no call can have, so no workflow ever reuses
+        it. The caller checks first that ``job_id`` is new (each says so in its own words).
+        """
+        manual = f"manual:{job_id}"
+        self.create_or_reuse(
+            {
+                "id": job_id,
+                "name": name,
+                "key": manual,
+                "call_digest": manual,
+                "code_fingerprint": manual,
+                "stage_dir": str(stage_dir),
+                "system": system,
+                "status": status,
+                "remote_id": remote_id,
+                "queue_state": queue_state,
+                "info": info,
+            },
+            reuse=False,
+        )
+
     def create_or_reuse(self, row: dict, reuse: bool = True) -> tuple[dict, bool, list[dict]]:
         """Find a job for this call, or insert ``row`` -- atomically.
 

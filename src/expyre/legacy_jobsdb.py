@@ -141,22 +141,15 @@ class LegacyJobsDB:
             raise ValueError(f"JobsDB.add: status {status!r} is not one of {list(STATES)}")
         if self.db.get(id) is not None:
             raise ValueError(f"JobsDB trying to add job {id} which already exists")
-        manual = f"manual:{id}"
-        self.db.create_or_reuse(
-            {
-                "id": id,
-                "name": name,
-                "key": manual,
-                "call_digest": manual,
-                "code_fingerprint": manual,
-                "stage_dir": str(from_dir),
-                "system": system,
-                "status": status,
-                "remote_id": remote_id,
-                "queue_state": remote_status,
-                "info": {"created_by": "expyre.config.db.add"},
-            },
-            reuse=False,
+        self.db.add_manual(
+            id,
+            name=name,
+            stage_dir=from_dir,
+            system=system,
+            status=status,
+            info={"created_by": "expyre.config.db.add"},
+            remote_id=remote_id,
+            queue_state=remote_status,
         )
 
     def update(self, id: str, /, **kwargs: Any) -> None:  # noqa: A002 - 0.1.6's name

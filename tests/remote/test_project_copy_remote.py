@@ -7,7 +7,6 @@ when it is first opened, letting go of the original's queue entries and remote d
 its remote results, and a rerun in the copy runs in directories of its own.
 """
 
-import shutil
 import subprocess
 import time
 
@@ -40,12 +39,26 @@ def _wait_running(system, remote_id, timeout=300):
     raise AssertionError(f"{remote_id} never ran")
 
 
+def _system_over_ssh(sys_name, sys_config):
+    if not sys_config.get("host"):
+        pytest.skip("not applicable: system is not reached over ssh")
+    return get_system(sys_name)
+
+
+def _work_in_a_copy(tmp_path, suffix, monkeypatch):
+    """``cp -a`` the whole project (as a user copies one) and make the copy the current
+    project; returns the copy's directory."""
+    copy = tmp_path.parent / (tmp_path.name + suffix)
+    subprocess.run(["cp", "-a", str(tmp_path), str(copy)], check=True)
+    monkeypatch.setenv("EXPYRE_ROOT", str(copy / "_expyre"))
+    monkeypatch.chdir(copy / "work")
+    return copy
+
+
 def test_commands_in_a_copied_project_leave_the_originals_cluster_jobs_alone(
     remote_project, sys_name, sys_config, tmp_path, monkeypatch
 ):
-    if not sys_config.get("host"):
-        pytest.skip("not applicable: system is not reached over ssh")
-    system = get_system(sys_name)
+    system = _system_over_ssh(sys_name, sys_config)
     done = ExPyRe("done", function=square, args=[7]).start(ONE_CORE, partial_node=True)
     assert done.get_results(timeout=600)[0] == 49
     live = ExPyRe("live", function=sleep_for, args=[600]).start(ONE_CORE, partial_node=True)
@@ -56,10 +69,7 @@ def test_commands_in_a_copied_project_leave_the_originals_cluster_jobs_alone(
     assert _exists(system, done_dir)
     try:
         _wait_running(system, live.remote_id)
-        copy = tmp_path.parent / (tmp_path.name + "_copy")
-        subprocess.run(["cp", "-a", str(tmp_path), str(copy)], check=True)
-        monkeypatch.setenv("EXPYRE_ROOT", str(copy / "_expyre"))
-        monkeypatch.chdir(copy / "work")
+        copy = _work_in_a_copy(tmp_path, "_copy", monkeypatch)
 
         copy_db = JobsDB(copy / "_expyre" / "jobs.db")
         assert copy_db.project_id != original_id
@@ -87,17 +97,12 @@ def test_commands_in_a_copied_project_leave_the_originals_cluster_jobs_alone(
 def test_a_rerun_in_a_copy_runs_in_its_own_remote_directories(
     remote_project, sys_name, sys_config, tmp_path, monkeypatch
 ):
-    if not sys_config.get("host"):
-        pytest.skip("not applicable: system is not reached over ssh")
-    system = get_system(sys_name)
+    system = _system_over_ssh(sys_name, sys_config)
     job = ExPyRe("sq", function=square, args=[3]).start(ONE_CORE, partial_node=True)
     assert job.get_results(timeout=600)[0] == 9
     original_dir = job.row["remote_dir"]
     job.reset_for_rerun("run it again")  # a failed job would be resubmitted like this
-    copy = tmp_path.parent / (tmp_path.name + "_copy2")
-    shutil.copytree(tmp_path, copy, symlinks=True)
-    monkeypatch.setenv("EXPYRE_ROOT", str(copy / "_expyre"))
-    monkeypatch.chdir(copy / "work")
+    copy = _work_in_a_copy(tmp_path, "_copy2", monkeypatch)
     again = ExPyRe("sq", function=square, args=[3])  # the same job, in the copy ...
     assert again.row["key"] == job.row["key"] and again.row["n_submissions"] == 1
     assert again.id != job.id  # ... under an id of its own: its name in the queue

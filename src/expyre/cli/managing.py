@@ -219,20 +219,13 @@ def create_job_command(project: Project, from_dir: Path, system, job_id, name):
     db = project.db()
     if db.get(job_id) is not None:
         raise click.ClickException(f"job {job_id!r} already exists; pick another --id")
-    manual = f"manual:{job_id}"  # a key no call can have: never reused by a workflow
-    db.create_or_reuse(
-        {
-            "id": job_id,
-            "name": name,
-            "key": manual,
-            "call_digest": manual,
-            "code_fingerprint": manual,
-            "stage_dir": str(from_dir),
-            "system": system,
-            "status": status,
-            "info": {"staged": (from_dir / runner.CALL_FILE).exists(), "created_by": "xpr"},
-        },
-        reuse=False,
+    db.add_manual(
+        job_id,
+        name=name,
+        stage_dir=from_dir,
+        system=system,
+        status=status,
+        info={"staged": (from_dir / runner.CALL_FILE).exists(), "created_by": "xpr"},
     )
     click.echo(f"created job {job_id} ({name}, {status}) for {from_dir}")
 
