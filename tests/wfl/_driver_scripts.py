@@ -33,18 +33,7 @@ _DRIVER = textwrap.dedent(
         atoms.info["scaled"] = True
         return atoms
 
-    configs = []
-    for i in range(N_ITEMS):
-        at = bulk("Cu", cubic=True)
-        at.rattle(0.05, seed=i)
-        at.info["id"] = i
-        configs.append(at)
-    remote_info = {
-        "sys_name": "local", "job_name": JOB_NAME, "partial_node": True,
-        "resources": {"num_cores": 1, "max_time": "10m"},
-        "num_inputs_per_queued_job": 1, "check_interval": 0.3,
-        "env_vars": ["WFL_NUM_PYTHON_SUBPROCESSES=0"],
-    }
+    CONFIGS_AND_REMOTE_INFO
     wfl_map(ConfigSet(configs), OutputSpec("out.xyz"), slow_scale, args=(SECONDS,),
             autopara_info={"remote_info": remote_info})
     print("DRIVER DONE")
@@ -52,14 +41,35 @@ _DRIVER = textwrap.dedent(
 )
 
 
+def configs_and_remote_info(n_items: int, sys_name: str, job_name: str) -> str:
+    """Driver code making ``configs`` (``n_items`` rattled Cu cells, ``info["id"]`` = index)
+    and ``remote_info`` (one item per queued job of 1 core, polled every 0.3 s).
+
+    ``sys_name`` is Python source (e.g. ``"'local'"`` or ``"sys.argv[1]"``); the code needs
+    ``bulk`` from ``ase.build`` imported."""
+    return textwrap.dedent(
+        f"""
+        configs = []
+        for i in range({n_items}):
+            at = bulk("Cu", cubic=True)
+            at.rattle(0.05, seed=i)
+            at.info["id"] = i
+            configs.append(at)
+        remote_info = {{
+            "sys_name": {sys_name}, "job_name": {job_name!r}, "partial_node": True,
+            "resources": {{"num_cores": 1, "max_time": "10m"}},
+            "num_inputs_per_queued_job": 1, "check_interval": 0.3,
+            "env_vars": ["WFL_NUM_PYTHON_SUBPROCESSES=0"],
+        }}
+        """
+    )
+
+
 def write_slow_scale_driver(directory: Path, *, job_name: str, n_items: int, seconds: float):
     """Write ``directory/driver.py``: ``n_items`` items of ``seconds`` s each, as queued jobs
     named ``job_name``."""
-    text = (
-        _DRIVER.replace("N_ITEMS", str(n_items))
-        .replace("SECONDS", str(seconds))
-        .replace("JOB_NAME", repr(job_name))
-    )
+    setup = configs_and_remote_info(n_items, "'local'", job_name)
+    text = _DRIVER.replace("CONFIGS_AND_REMOTE_INFO", setup).replace("SECONDS", str(seconds))
     (directory / "driver.py").write_text(text)
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _driver_scripts import configs_and_remote_info
 from ase.io import read
 
 from expyre.jobsdb import JobsDB
@@ -33,24 +34,13 @@ DRIVER = textwrap.dedent(
     go = float(sys.argv[2])
     while time.time() < go:  # both drivers start their work at the same instant
         time.sleep(0.001)
-    configs = []
-    for i in range(N_ITEMS):
-        at = bulk("Cu", cubic=True)
-        at.rattle(0.05, seed=i)
-        at.info["id"] = i
-        configs.append(at)
-    remote_info = {
-        "sys_name": sys.argv[1], "job_name": "twice", "partial_node": True,
-        "resources": {"num_cores": 1, "max_time": "10m"},
-        "num_inputs_per_queued_job": 1, "check_interval": 0.3,
-        "env_vars": ["WFL_NUM_PYTHON_SUBPROCESSES=0"],
-    }
+    CONFIGS_AND_REMOTE_INFO
     result = wfl_map(ConfigSet(configs), OutputSpec("out.xyz"), counted_scale,
                      args=(os.path.join(here, "runs"),), autopara_info={"remote_info": remote_info})
     print(json.dumps([[int(at.info["id"]), at.positions.round(10).tolist()] for at in result]))
     print("DRIVER DONE")
     """
-).replace("N_ITEMS", str(N_ITEMS))
+).replace("CONFIGS_AND_REMOTE_INFO", configs_and_remote_info(N_ITEMS, "sys.argv[1]", "twice"))
 COUNTMOD = textwrap.dedent(
     """
     import os, time
