@@ -4,8 +4,8 @@
 
 The driver maps ``slow_scale`` over ``n_items`` rattled Cu cells as queued jobs of one item
 each on the project's ``local`` system; it prints ``DRIVER DONE`` when the call returns.
-Given a directory as its first argument, every start of an item appends a line to
-``<dir>/item_<id>``, so a test can count how often each item ran.
+Given a ``runs_dir``, every start of an item appends a line to ``<runs_dir>/item_<id>``, so
+a test can count how often each item ran (:func:`executions`).
 """
 
 import json
@@ -21,7 +21,7 @@ _DRIVER = textwrap.dedent(
     from wfl.configset import ConfigSet, OutputSpec
     from wfl.map import map as wfl_map
 
-    RUNS = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    RUNS = None if RUNS_DIR is None else Path(RUNS_DIR)
 
     def slow_scale(atoms, seconds):
         if RUNS is not None:
@@ -41,12 +41,16 @@ _DRIVER = textwrap.dedent(
 )
 
 
-def configs_and_remote_info(n_items: int, sys_name: str, job_name: str) -> str:
+def configs_and_remote_info(
+    n_items: int, sys_name: str, job_name: str, max_allocations: int | None = None
+) -> str:
     """Driver code making ``configs`` (``n_items`` rattled Cu cells, ``info["id"]`` = index)
-    and ``remote_info`` (one item per queued job of 1 core, polled every 0.3 s).
+    and ``remote_info`` (one item per queued job of 1 core, polled every 0.3 s; packed into
+    ``max_allocations`` allocations when given).
 
     ``sys_name`` is Python source (e.g. ``"'local'"`` or ``"sys.argv[1]"``); the code needs
     ``bulk`` from ``ase.build`` imported."""
+    packing = "" if max_allocations is None else f', "max_allocations": {max_allocations}'
     return textwrap.dedent(
         f"""
         configs = []
@@ -59,18 +63,38 @@ def configs_and_remote_info(n_items: int, sys_name: str, job_name: str) -> str:
             "sys_name": {sys_name}, "job_name": {job_name!r}, "partial_node": True,
             "resources": {{"num_cores": 1, "max_time": "10m"}},
             "num_inputs_per_queued_job": 1, "check_interval": 0.3,
-            "env_vars": ["WFL_NUM_PYTHON_SUBPROCESSES=0"],
+            "env_vars": ["WFL_NUM_PYTHON_SUBPROCESSES=0"]{packing},
         }}
         """
     )
 
 
-def write_slow_scale_driver(directory: Path, *, job_name: str, n_items: int, seconds: float):
+def write_slow_scale_driver(
+    directory: Path,
+    *,
+    job_name: str,
+    n_items: int,
+    seconds: float,
+    runs_dir: Path | None = None,
+    max_allocations: int | None = None,
+):
     """Write ``directory/driver.py``: ``n_items`` items of ``seconds`` s each, as queued jobs
-    named ``job_name``."""
-    setup = configs_and_remote_info(n_items, "'local'", job_name)
-    text = _DRIVER.replace("CONFIGS_AND_REMOTE_INFO", setup).replace("SECONDS", str(seconds))
+    named ``job_name`` (packed into ``max_allocations`` allocations when given), logging
+    each start of an item in ``runs_dir`` when given (the directory is made)."""
+    if runs_dir is not None:
+        runs_dir.mkdir(exist_ok=True)
+    setup = configs_and_remote_info(n_items, "'local'", job_name, max_allocations)
+    text = (
+        _DRIVER.replace("CONFIGS_AND_REMOTE_INFO", setup)
+        .replace("SECONDS", str(seconds))
+        .replace("RUNS_DIR", repr(None if runs_dir is None else str(runs_dir)))
+    )
     (directory / "driver.py").write_text(text)
+
+
+def executions(runs_dir: Path) -> dict[int, int]:
+    """How many times each item started, from the lines of its file in ``runs_dir``."""
+    return {int(p.name.split("_")[1]): len(p.read_text().split()) for p in runs_dir.iterdir()}
 
 
 def subprocess_project(tmp_path: Path, died_grace_s: float | None = 5):

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _driver_scripts import subprocess_project, write_slow_scale_driver
+from _driver_scripts import executions, subprocess_project, write_slow_scale_driver
 from ase.io import read
 
 N_ITEMS = 6
@@ -32,8 +32,13 @@ SECONDS_PER_ITEM = 2.0
 def project(tmp_path):
     # default settings: only the project location and a private HOME are set
     workdir, root, env = subprocess_project(tmp_path, died_grace_s=None)
-    (workdir / "runs").mkdir()
-    write_slow_scale_driver(workdir, job_name="cut", n_items=N_ITEMS, seconds=SECONDS_PER_ITEM)
+    write_slow_scale_driver(
+        workdir,
+        job_name="cut",
+        n_items=N_ITEMS,
+        seconds=SECONDS_PER_ITEM,
+        runs_dir=workdir / "runs",
+    )
     return workdir, root, env
 
 
@@ -71,12 +76,6 @@ def _power_cut(directory: Path, driver: subprocess.Popen) -> int:
     return len(killed)
 
 
-def _runs(workdir: Path) -> dict[int, int]:
-    return {
-        int(p.name.split("_")[1]): len(p.read_text().split()) for p in (workdir / "runs").iterdir()
-    }
-
-
 def _finished_jobs(root: Path) -> dict[str, int]:
     """name -> n_submissions of jobs whose result was recorded before the cut."""
     import pickle
@@ -97,7 +96,7 @@ def test_power_cut_then_plain_rerun_recovers(project, seed):
     workdir, root, env = project
     moment = random.Random(seed).uniform(0.5, 9.0)  # s after the driver starts
     driver = subprocess.Popen(
-        [sys.executable, "driver.py", str(workdir / "runs")],
+        [sys.executable, "driver.py"],
         cwd=workdir,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -111,10 +110,10 @@ def test_power_cut_then_plain_rerun_recovers(project, seed):
     assert not (workdir / "out.xyz").exists()
     assert _processes_of(workdir) == set(), "a process of the run survived the cut"
     finished = _finished_jobs(root) if (root / "jobs.db").exists() else {}
-    runs_before = _runs(workdir)
+    runs_before = executions(workdir / "runs")
 
     rerun = subprocess.run(
-        [sys.executable, "driver.py", str(workdir / "runs")],
+        [sys.executable, "driver.py"],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     context = f"cut at {moment:.1f} s killed {n_killed} processes; finished before: {finished}"
@@ -130,4 +129,6 @@ def test_power_cut_then_plain_rerun_recovers(project, seed):
     for name, submissions in finished.items():
         assert rows[name] == submissions, f"{name} resubmitted; {context}"
         item = int(name.rsplit("_", 1)[1])
-        assert _runs(workdir)[item] == runs_before[item], f"item {item} rerun; {context}"
+        assert executions(workdir / "runs")[item] == runs_before[item], (
+            f"item {item} rerun; {context}"
+        )

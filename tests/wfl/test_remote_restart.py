@@ -12,46 +12,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
-from _driver_scripts import subprocess_project
+from _driver_scripts import executions, subprocess_project, write_slow_scale_driver
 from ase.build import bulk
 from ase.io import read, write
 
-DRIVER = textwrap.dedent(
-    """
-    import os, sys, time
-    from ase.build import bulk
-    from wfl.configset import ConfigSet, OutputSpec
-    from wfl.map import map as wfl_map
-
-    def slow_scale(atoms, seconds):
-        with open(os.path.join(RUNS_DIR, str(atoms.info["id"])), "a") as log:
-            log.write(f"{os.getpid()}\\n")  # one line per execution of this item
-        time.sleep(seconds)
-        atoms.set_cell(atoms.cell * 1.01, scale_atoms=True)
-        atoms.info["scaled"] = True
-        return atoms
-
-    configs = []
-    for i in range(N_ITEMS):
-        at = bulk("Cu", cubic=True)
-        at.rattle(0.05, seed=i)
-        at.info["id"] = i
-        configs.append(at)
-    remote_info = {
-        "sys_name": "local", "job_name": "restart", "partial_node": True,
-        "resources": {"num_cores": 1, "max_time": "10m"},
-        "num_inputs_per_queued_job": 1, "check_interval": 0.3,
-        "env_vars": ["WFL_NUM_PYTHON_SUBPROCESSES=0"], "max_allocations": MAX_ALLOCATIONS,
-    }
-    wfl_map(ConfigSet(configs), OutputSpec("out.xyz"), slow_scale, args=(SECONDS,),
-            autopara_info={"remote_info": remote_info})
-    print("DRIVER DONE")
-    """
-)
 N_ITEMS = 6
 
 
@@ -62,17 +29,19 @@ def project(tmp_path):
 
 def _write_driver(directory, seconds, max_allocations=None):
     """The driver script; ``max_allocations`` packs its chunks (None: one queue job each)."""
-    (directory / "runs").mkdir(exist_ok=True)
-    text = DRIVER.replace("N_ITEMS", str(N_ITEMS)).replace("SECONDS", str(seconds))
-    text = text.replace("MAX_ALLOCATIONS", repr(max_allocations))
-    text = text.replace("RUNS_DIR", repr(str(directory / "runs")))
-    (directory / "driver.py").write_text(text)
+    write_slow_scale_driver(
+        directory,
+        job_name="restart",
+        n_items=N_ITEMS,
+        seconds=seconds,
+        runs_dir=directory / "runs",
+        max_allocations=max_allocations,
+    )
 
 
 def _executions(directory) -> dict[int, int]:
     """How many times each item's function ran, from the lines its runs file got."""
-    runs = directory / "runs"
-    return {int(p.name): len(p.read_text().split()) for p in runs.iterdir()}
+    return executions(directory / "runs")
 
 
 def _db_statuses(root):
