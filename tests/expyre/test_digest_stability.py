@@ -89,3 +89,28 @@ def test_atoms_as_copy_digests_as_the_copy_it_stands_for():
     assert argument_digest(views) == argument_digest(copies)
     assert argument_digest(views[0]) != argument_digest(views[1])
     assert at.info["loc"] == "old" and at.calc is not None  # the caller's object untouched
+
+
+def test_located_copies_digests_equal_the_two_separate_digests():
+    """One pass gives the operation's inputs digest and each item's own digest, byte for byte
+    the digests the completion record and the item store had before it existed."""
+    from ase.calculators.emt import EMT
+
+    from expyre.digest import AtomsAsCopy, CanonicalEncoder, located_copies_digests
+
+    at = _values()[23]
+    at.calc = EMT()
+    other = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.7]], info={"loc": "stale", "n": 2})
+    configs, locs = [at, other, at], ["/0", "/1", "/2"]
+    whole, own = located_copies_digests(configs, "loc", locs)
+    assert whole == argument_digest(
+        [AtomsAsCopy(c, {"loc": v}) for c, v in zip(configs, locs, strict=True)]
+    )
+    unlocated = []
+    for c in configs:
+        copy = c.copy()
+        copy.info.pop("loc", None)
+        unlocated.append(CanonicalEncoder().digest(copy))
+    assert own == unlocated
+    assert own[0] == own[2] != own[1]  # an item's own digest leaves its location out
+    assert other.info["loc"] == "stale" and at.calc is not None  # the caller's untouched

@@ -4,10 +4,11 @@ The life of a call, in one direction:
 
 1. merge ``autopara_info`` over the operation's defaults (never touching the caller's),
 2. collect the inputs (copies) with their locations, and the operation's key,
-3. preflight (:mod:`~wfl.autoparallelize.preflight`): what would fail after the queue wait
-   (an unknown system, resources no partition fits, missing input files, unpicklable
-   arguments) fails now; skip-if-done: matching completion record -> return the stored
-   outputs; then outputs that cannot be written fail before any work,
+3. skip-if-done: matching completion record -> return the stored outputs; then outputs
+   that cannot be written fail before any work; preflight
+   (:mod:`~wfl.autoparallelize.preflight`): what would fail after the queue wait (an unknown
+   system, resources no partition fits, missing input files, unpicklable arguments) fails
+   before anything is submitted -- and is not needed when every item is in the item store,
 4. one child random generator per item, spawned from the caller's ``rng`` in input order,
 5. results = :func:`~wfl.autoparallelize.pool.run_items` (local pool) or ``run_queued``
    (queued jobs) -- decided by :func:`_choose_remote_info` alone,
@@ -19,13 +20,14 @@ The life of a call, in one direction:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from expyre.digest import AtomsAsCopy
+from expyre.digest import AtomsAsCopy, located_copies_digests
 from wfl.autoparallelize import plan
 from wfl.autoparallelize.autoparainfo import AutoparaInfo
 from wfl.autoparallelize.completion import (
@@ -122,6 +124,38 @@ def _pop_rng(op: Callable, kwargs: dict) -> Any:
     return rng
 
 
+class LocatedCopies(Sequence):
+    """The inputs as the operation gets them: copies, each with its location in ``info``.
+
+    Each copy is made the first time it is read, so items taken from the item store (never
+    sent anywhere) are never copied. Copies protect the caller's structures: operations may
+    change their items in place.
+
+    Parameters
+    ----------
+    located : list of (str, Atoms)
+        Each input's location and the caller's structure.
+    """
+
+    def __init__(self, located: list[tuple[str, Any]]) -> None:
+        self._located = located
+        self._copies: list[Any] = [None] * len(located)
+
+    def __len__(self) -> int:
+        return len(self._located)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        copy = self._copies[index]
+        if copy is None:
+            loc, atoms = self._located[index]
+            copy = atoms.copy()
+            copy.info[LOC_KEY] = loc
+            self._copies[index] = copy
+        return copy
+
+
 def _run(
     op: Callable, inputs: Any, outputs: Any, args: list, kwargs: dict, info: AutoparaInfo
 ) -> ConfigSet:
@@ -143,15 +177,26 @@ def _run(
     # chosen before the skip check, so a WFL_EXPYRE_INFO key of a finished step counts as used
     remote_info = _choose_remote_info(info)
     key_kwargs = dict(kwargs) if rng is None else {**kwargs, "rng": rng}
+    # with the item store, each input's own digest (its item key) comes from the same pass
+    # over the inputs as the operation's key: digesting 10,000 inputs once, not twice
+    value_digests = None
+    inputs_digest = None
     try:
+        if remote_info is not None and remote_info.reuse_items:
+            inputs_digest, value_digests = located_copies_digests(
+                [atoms for _, atoms in located], LOC_KEY, locs
+            )
         key = operation_key(
             op,
             args,
             key_kwargs,
-            [AtomsAsCopy(atoms, {LOC_KEY: loc}) for loc, atoms in located],
+            [AtomsAsCopy(atoms, {LOC_KEY: loc}) for loc, atoms in located]
+            if inputs_digest is None
+            else [],
             info.initializer,
             info.hash_ignore,
             info.iterable_arg,
+            inputs_digest=inputs_digest,
         )
     except Exception:
         # arguments that cannot be digested: a queued call names them as it would anyway
@@ -172,17 +217,23 @@ def _run(
             file=sys.stderr,
         )
         return outputs.to_ConfigSet()
-    # a finished operation needs neither its system nor its arguments checked again
+    # a finished operation needs neither its system nor its arguments checked again; a
+    # queued one checks them once it knows it has items to send (none: all in the item store)
+    preflight = None
     if remote_info is not None:
-        check_queued_call(op, args, kwargs, remote_info, info.iterable_arg, info.initializer)
-    items = []
-    for loc, atoms in located:
-        item = atoms.copy()  # ops may change items in place; the caller's stay untouched
-        item.info[LOC_KEY] = loc
-        items.append(item)
+        preflight = functools.partial(
+            check_queued_call, op, args, kwargs, remote_info, info.iterable_arg, info.initializer
+        )
+    # copies only of the items that are sent somewhere (all but those in the item store)
+    items = LocatedCopies(located)
     del located
     if plan.active():  # $WFL_PLAN: record what would run, run nothing
-        return plan.plan_call(op, inputs, outputs, key, items, rng, args, kwargs, info, remote_info)
+        if preflight is not None:
+            preflight()
+        return plan.plan_call(
+            op, inputs, outputs, key, list(items), rng, args, kwargs, info, remote_info,
+            value_digests,
+        )  # fmt: skip
 
     # everything that would fail after the work (or the queue wait) fails before it
     outputs.written_by(key)
@@ -193,7 +244,7 @@ def _run(
     if remote_info is None:
         results = run_items(
             op,
-            items,
+            list(items),
             args,
             kwargs,
             num_python_subprocesses=info.num_python_subprocesses,
@@ -205,7 +256,9 @@ def _run(
     else:
         from wfl.autoparallelize.remote import run_queued
 
-        results = run_queued(op, items, item_rngs, args, kwargs, info, remote_info)
+        results = run_queued(
+            op, items, item_rngs, args, kwargs, info, remote_info, value_digests, preflight
+        )
     n_failed = store_results(outputs, results, locs, info.skip_failed)
     n_job_failed = _count_failed_job_items(results)
     if n_failed:

@@ -13,7 +13,6 @@ found again and only the failed ones are resubmitted.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -78,7 +77,7 @@ def operation_key(
     initializer: Any = None,
     hash_ignore: Sequence[str] = (),
     iterable_arg: int | str = 0,
-    input_digests: Sequence[bytes] | None = None,
+    inputs_digest: str | None = None,
 ) -> dict[str, str]:
     """The key of one autoparallelized operation, as stored in its completion record.
 
@@ -97,9 +96,10 @@ def operation_key(
     iterable_arg : int or str
         Where the items go in ``op``'s arguments; a placeholder is put there so the other
         arguments bind to their real parameter names (which ``hash_ignore`` refers to).
-    input_digests : sequence of bytes, optional
-        :func:`input_digests` of ``inputs``, when already computed (the item store keys
-        each item by it too: digesting 10,000 inputs once instead of twice).
+    inputs_digest : str, optional
+        ``argument_digest(list(inputs))`` when already computed (with the item store's
+        per-item digests, by :func:`expyre.digest.located_copies_digests`); ``inputs`` is
+        then not read.
 
     Returns
     -------
@@ -119,9 +119,7 @@ def operation_key(
     return {
         "operation": f"{op.__module__}:{op.__qualname__}",
         "arguments": arguments,
-        "inputs": argument_digest(list(inputs))
-        if input_digests is None
-        else inputs_digest(inputs, input_digests),
+        "inputs": argument_digest(list(inputs)) if inputs_digest is None else inputs_digest,
         "code": key.code_fingerprint,
     }
 
@@ -233,8 +231,7 @@ def input_digests(inputs: Sequence) -> list[bytes]:
     """Digest of each input by value, without its location in the inputs.
 
     The location is left out so that an item keeps its digest (and its key in the item
-    store) when inputs are added or reordered around it; :func:`inputs_digest` adds the
-    locations back for the operation's key.
+    store) when inputs are added or reordered around it.
     """
     out = []
     for item in inputs:
@@ -248,27 +245,3 @@ def input_digests(inputs: Sequence) -> list[bytes]:
         finally:
             info[_LOC_KEY] = loc
     return out
-
-
-def inputs_digest(inputs: Sequence, digests: Sequence[bytes] | None = None) -> str:
-    """Digest of the inputs in order: each input's value digest and its location.
-
-    Parameters
-    ----------
-    inputs : sequence
-        The inputs, each with its location in ``info`` (if any).
-    digests : sequence of bytes, optional
-        :func:`input_digests` of ``inputs``, if computed already.
-    """
-    digests = input_digests(inputs) if digests is None else digests
-    if len(digests) != len(inputs):
-        raise ValueError(f"got {len(digests)} input digests for {len(inputs)} inputs")
-    h = hashlib.sha256(f"inputs:{len(inputs)}\n".encode())
-    for item, digest in zip(inputs, digests, strict=True):
-        loc = (
-            getattr(item, "info", {}).get(_LOC_KEY)
-            if isinstance(getattr(item, "info", None), dict)
-            else None
-        )
-        h.update(digest + f"@{loc!r}\n".encode())
-    return h.hexdigest()

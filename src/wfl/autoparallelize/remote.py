@@ -188,6 +188,7 @@ def run_queued(
     autopara_info: Any,
     remote_info: RemoteInfo,
     input_digests: Sequence[bytes] | None = None,
+    preflight: Callable[[], None] | None = None,
 ) -> list:
     """Run an autoparallelized operation as queued jobs; one result per item, in input order.
 
@@ -195,9 +196,10 @@ def run_queued(
     ----------
     op : callable
         The operation over a list of items.
-    items : list
-        The input items (already copied, carrying their locations in ``info``: failure
-        reports name them).
+    items : sequence
+        The input items (copies, carrying their locations in ``info``: failure reports name
+        them). Only the items sent to jobs are read: a lazy sequence saves copying the
+        others (:class:`wfl.autoparallelize.base.LocatedCopies`).
     item_rngs : list of numpy.random.Generator or None
         One child generator per item, spawned in input order by the caller.
     args, kwargs
@@ -211,6 +213,9 @@ def run_queued(
     input_digests : sequence of bytes, optional
         :func:`wfl.autoparallelize.completion.input_digests` of ``items``, if computed
         already (for the operation's completion key).
+    preflight : callable, optional
+        Checks the system and arguments (raises naming every problem); called before any
+        job is formed, and not at all when every item is in the item store.
 
     Returns
     -------
@@ -235,6 +240,8 @@ def run_queued(
         for i, r in enumerate(results)
         if r is _MISSING and (session is None or session.keys.keys[i] not in waiting)
     ]
+    if preflight is not None and (todo or adopted):
+        preflight()
     chunk_size = remote_info.chunk_size(autopara_info.num_inputs_per_python_subprocess)
     if session is not None:
         n_waiting = session.n_waiting(results, waiting)
