@@ -259,7 +259,10 @@ def _run(
         results = run_queued(
             op, items, item_rngs, args, kwargs, info, remote_info, value_digests, preflight
         )
-    n_failed = store_results(outputs, results, locs, info.skip_failed)
+    # queued results are unpickled here: this call's own objects, stored without a copy
+    n_failed = store_results(
+        outputs, results, locs, info.skip_failed, owned=remote_info is not None
+    )
     n_job_failed = _count_failed_job_items(results)
     if n_failed:
         logger.warning(
