@@ -24,11 +24,15 @@ whole write or none of it):
     (``xpr items`` shows them).
 
 Two drivers may use one store at once: items are written with ``INSERT OR IGNORE`` (the
-first writer wins; both computed the same value), and readers never block writers.
+first writer wins; both computed the same value), and readers never block writers. A call
+holds :meth:`ItemStore.planning` from looking up its items until its new jobs have claimed
+theirs, so a second driver looks only after the first has claimed: it finds those jobs and
+waits for them instead of computing the same items in a chunking of its own.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import sqlite3
@@ -128,6 +132,7 @@ class ItemStore:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._plan_lock = threading.Lock()  # flock is per open file: threads wait here
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
 
@@ -156,6 +161,23 @@ class ItemStore:
                 yield None
                 return
             yield self._connection()
+
+    @contextmanager
+    def planning(self) -> Iterator[None]:
+        """Held by one call at a time, across processes: from finding which of its items
+        have no result and no job until its new jobs have claimed them.
+
+        A lock file beside the store (``items.db.plan.lock``, ``flock``): the kernel
+        releases it when its holder dies, so a killed driver never leaves it held.
+        """
+        with self._plan_lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path.with_name(self.path.name + ".plan.lock"), os.O_RDWR | os.O_CREAT)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the lock
 
     def close(self) -> None:
         """Close this process's connection (it reopens on next use)."""

@@ -172,3 +172,34 @@ def kill_driver_mid_gather_then_rerun(workdir: Path, root: Path, sys_name: str, 
         timeout=1200,
     )
     return stored_when_killed, rerun.stdout, rerun.stderr
+
+
+def two_drivers_at_once(workdir: Path, sys_name: str, lookup_delay_s: float):
+    """Start two drivers of the same 12 items at once, 4 and 3 per job, each pausing
+    ``lookup_delay_s`` between its item lookup and its jobs' claims (the window in which the
+    other could look too). Returns both (stdout, stderr)."""
+    import os
+    import subprocess
+
+    script = workdir / "item_driver.py"
+    script.write_text(
+        DRIVER.format(
+            scenarios_dir=str(Path(__file__).resolve().parent),
+            workdir=str(workdir),
+            sys_name=sys_name,
+            slow_s=0.0,
+        )
+    )
+    env = dict(os.environ, WFL_TEST_ITEM_LOOKUP_DELAY=str(lookup_delay_s))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), n_per_job],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n_per_job in ("4", "3")
+    ]
+    return [proc.communicate(timeout=1200) for proc in procs]

@@ -144,3 +144,18 @@ def test_driver_killed_mid_gather_then_rerun_in_another_chunking(workdir):
     # the first run's items: stored, read from its finished jobs, or waited for
     assert "of 12 item(s) reused from the item store" in err
     assert "; 0 to compute in 0 job(s)" in err
+
+
+def test_two_drivers_at_once_in_other_chunkings_execute_each_item_once(workdir):
+    from _item_reuse_scenarios import two_drivers_at_once
+
+    # each driver pauses between its lookup and its claims: without the planning lock both
+    # would look before either claimed, and both would compute every item
+    outcomes = two_drivers_at_once(workdir, "local", lookup_delay_s=3.0)
+    for out, err in outcomes:
+        assert "DRIVER DONE 12" in out, err
+    assert executions(workdir / "executions.log") == {i: 1 for i in range(12)}
+    # the driver that looked second waited for the first one's jobs, creating none
+    errs = [err for _, err in outcomes]
+    assert sum("from jobs of an earlier run still queued" in err for err in errs) == 1, errs
+    assert len(_job_names(workdir / "_expyre")) in (3, 4)  # one driver's chunking only

@@ -21,7 +21,10 @@ are reused, by their key.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -230,24 +233,6 @@ def run_queued(
     session = _ItemSession.open(
         op, args, kwargs, items, item_rngs, autopara_info, remote_info, input_digests
     )
-    adopted: list[Any] = []
-    if session is not None:
-        session.fill_from_store(results)
-        adopted = session.harvest_and_adopt(results)
-    waiting = session.keys_of_jobs(adopted) if session is not None else set()
-    todo = [
-        i
-        for i, r in enumerate(results)
-        if r is _MISSING and (session is None or session.keys.keys[i] not in waiting)
-    ]
-    if preflight is not None and (todo or adopted):
-        preflight()
-    chunk_size = remote_info.chunk_size(autopara_info.num_inputs_per_python_subprocess)
-    if session is not None:
-        n_waiting = session.n_waiting(results, waiting)
-        n_reused = len(items) - len(todo) - n_waiting
-        session.report(len(items), n_reused, n_waiting, len(todo), chunk_size)
-
     span: dict[str, list[int]] = {}  # job id -> the input positions of its items
 
     def chunk_job(name: str, positions: list[int]) -> Any:
@@ -275,11 +260,32 @@ def run_queued(
 
         return [str(items[i].info.get(LOC_KEY)) for i in span.get(job.id, [])]
 
-    jobs = []
-    with stale_jobs_report():  # jobs of edited code: cancelled, and ONE warning for all
-        for n, start in enumerate(range(0, len(todo), chunk_size)):
-            positions = todo[start : start + chunk_size]
-            jobs.append(chunk_job(f"{remote_info.job_name}_chunk_{n}", positions))
+    # from the lookup until the new jobs have claimed their items, no other driver looks:
+    # one that comes later finds these jobs and waits for them instead of duplicating them
+    with session.store.planning() if session is not None else contextlib.nullcontext():
+        adopted: list[Any] = []
+        if session is not None:
+            session.fill_from_store(results)
+            adopted = session.harvest_and_adopt(results)
+            _test_pause_after_lookup()
+        waiting = session.keys_of_jobs(adopted) if session is not None else set()
+        todo = [
+            i
+            for i, r in enumerate(results)
+            if r is _MISSING and (session is None or session.keys.keys[i] not in waiting)
+        ]
+        if preflight is not None and (todo or adopted):
+            preflight()
+        chunk_size = remote_info.chunk_size(autopara_info.num_inputs_per_python_subprocess)
+        if session is not None:
+            n_waiting = session.n_waiting(results, waiting)
+            n_reused = len(items) - len(todo) - n_waiting
+            session.report(len(items), n_reused, n_waiting, len(todo), chunk_size)
+        jobs = []
+        with stale_jobs_report():  # jobs of edited code: cancelled, and ONE warning for all
+            for n, start in enumerate(range(0, len(todo), chunk_size)):
+                positions = todo[start : start + chunk_size]
+                jobs.append(chunk_job(f"{remote_info.job_name}_chunk_{n}", positions))
     # with the item store, a job formed for items without a result that finished earlier
     # (the same chunk, so the same key) returned None for them: it must run again
     start_new_and_failed_jobs(
@@ -309,6 +315,14 @@ def run_queued(
             result = _tag_failed(items[i]) if i in failed_positions or session is None else None
         out.append(result)
     return out
+
+
+def _test_pause_after_lookup() -> None:
+    """Tests only: ``WFL_TEST_ITEM_LOOKUP_DELAY`` seconds between a call's item lookup and
+    the claims of its new jobs, so a test can start a second driver inside that window."""
+    delay = os.environ.get("WFL_TEST_ITEM_LOOKUP_DELAY")
+    if delay:
+        time.sleep(float(delay))
 
 
 class _ItemSession:
