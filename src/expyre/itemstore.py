@@ -172,7 +172,8 @@ class ItemStore:
         """
         with self._plan_lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path.with_name(self.path.name + ".plan.lock"), os.O_RDWR | os.O_CREAT)
+            lock_path = self.path.with_name(self.path.name + ".plan.lock")
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o664)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
