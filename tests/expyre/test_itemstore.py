@@ -104,3 +104,34 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
         assert p.exitcode == 0
     found = ItemStore(path).lookup([f"k{i}" for i in range(150)])
     assert len(found) == 150  # every key once, whoever wrote it first
+
+
+def _hold_planning(path, held):
+    with ItemStore(path).planning():
+        held.set()
+        time.sleep(600)  # until killed
+
+
+def test_the_planning_lock_is_exclusive_and_freed_when_its_holder_is_killed(tmp_path):
+    import threading
+
+    ctx = multiprocessing.get_context("spawn")
+    held = ctx.Event()
+    holder = ctx.Process(target=_hold_planning, args=(tmp_path / "items.db", held))
+    holder.start()
+    try:
+        assert held.wait(120), "the holder never took the lock"
+        got = threading.Event()
+
+        def take():
+            with ItemStore(tmp_path / "items.db").planning():
+                got.set()
+
+        taker = threading.Thread(target=take, daemon=True)
+        taker.start()
+        assert not got.wait(1.0), "two holders of the planning lock at once"
+        holder.kill()  # SIGKILL: no cleanup runs in the holder
+        assert got.wait(120), "the lock of a killed holder was not freed"
+    finally:
+        holder.kill()
+        holder.join(60)
