@@ -134,3 +134,9 @@ def test_copy_and_pickle_keep_which_fields_were_given():
             "num_python_subprocesses": 2,
             "num_inputs_per_python_subprocess": 5,
         }
+
+
+def test_wfl_0_3_5_default_initializer_means_none():
+    # (None, []) was wfl 0.3.5's default and scripts pass it explicitly: no initializer
+    assert AutoparaInfo(initializer=(None, [])).initializer is None
+    assert AutoparaInfo.merged({"initializer": (None, ())}).initializer is None

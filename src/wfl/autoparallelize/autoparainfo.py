@@ -45,7 +45,8 @@ class AutoparaInfo:
     skip_failed : bool, default True
         Drop items whose operation failed (returned None) instead of raising.
     initializer : (callable, args) or None
-        Called once in each pool worker (and once before a serial run).
+        Called once in each pool worker (and once before a serial run). ``(None, [])``
+        (wfl 0.3.5's default) means None.
     iterable_arg : int or str, default 0
         Position (or keyword name) of the operation's argument that receives the items.
     remote_info : RemoteInfo, dict or None
@@ -220,6 +221,8 @@ def _validated(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise bad("True or False")
     elif name == "initializer":
+        if isinstance(value, tuple | list) and len(value) == 2 and value[0] is None:
+            value = None  # wfl 0.3.5's spelling of "no initializer", its default (None, [])
         if value is not None and not _is_initializer(value):
             raise bad("None or a (function, args) pair, e.g. (np.random.seed, [5])")
     elif name == "iterable_arg":
