@@ -8,10 +8,12 @@ a reader must never see half a file, and a writer killed midway must leave the o
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["sync_files", "write_atomic"]
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str, durable: bool = True) -> None:
@@ -41,3 +43,49 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, durable: bool = Tru
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def sync_files(paths: Iterable[str | os.PathLike]) -> None:
+    """Make the files at ``paths`` (written with ``durable=False``) survive a power cut.
+
+    One ``syncfs`` per filesystem on Linux: a thousand staged jobs cost one flush instead
+    of a thousand ``fsync`` calls (~5-15 ms each on a busy disk). Elsewhere each file and
+    its directory are fsynced.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        Files that exist (or directories).
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        return
+    if sys.platform.startswith("linux") and _syncfs_each_device(paths):
+        return
+    for path in [*paths, *{p.parent for p in paths}]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _syncfs_each_device(paths: list[Path]) -> bool:
+    """``syncfs`` once on each filesystem holding one of ``paths``; False if unavailable."""
+    import ctypes
+
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return False
+    one_per_device: dict[int, Path] = {}
+    for path in paths:
+        one_per_device.setdefault(os.stat(path).st_dev, path)
+    for path in one_per_device.values():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if syncfs(fd) != 0:
+                return False
+        finally:
+            os.close(fd)
+    return True

@@ -245,6 +245,36 @@ class ExPyRe:
         self._row = row
         return self
 
+    @staticmethod
+    def refresh_all(jobs: Iterable[ExPyRe]) -> None:
+        """:meth:`refresh` many jobs: one query per jobs database, re-reading only the rows
+        that changed since each job last read its own.
+
+        Raises
+        ------
+        RuntimeError
+            If a job's row was deleted (as :meth:`refresh`).
+        """
+        by_db: dict[int, list[ExPyRe]] = {}
+        for job in jobs:
+            if isinstance(job, ExPyRe):
+                by_db.setdefault(id(job._db), []).append(job)
+            else:
+                job.refresh()  # an object that only looks like a job: its own way
+        for group in by_db.values():
+            # a row held without its decoded info is read again whatever its time
+            seen = {
+                job.id: job._row["updated_at"] if isinstance(job._row["info"], dict) else -1.0
+                for job in group
+            }
+            changed = group[0]._db.changed_rows(seen)
+            for job in group:
+                if job.id not in changed:
+                    continue
+                if changed[job.id] is None:
+                    job.refresh()  # raises, naming the deleted job
+                job._row = dict(changed[job.id])
+
     def __repr__(self) -> str:
         return f"<ExPyRe {self.id} {self.status}>"
 
@@ -347,7 +377,8 @@ class ExPyRe:
     # ------------------------------------------------------------------ staging
 
     def _stage(self, function, args, kwargs, input_files, base_dir, code_digests) -> None:
-        stagedir.write_call(
+        batch = stagedir.active_batch()
+        files = stagedir.write_call(
             self.stage_dir,
             job_id=self.id,
             job_name=self.name,
@@ -357,8 +388,12 @@ class ExPyRe:
             input_files=input_files,
             base_dir=base_dir,
             code_digests=code_digests,
+            durable=batch is None,
         )
-        self._row = self._db.update(self.id, info={"staged": True})
+        if batch is not None:
+            batch.add(self, files)  # recorded staged once the batch has synced its files
+        else:
+            self._row = self._db.update(self.id, info={"staged": True})
 
     # ------------------------------------------------------------------ submitting
 
@@ -547,12 +582,19 @@ class ExPyRe:
         return to_stored(job_dir, self._db.root, "project") or job_dir
 
     def prepare_run_dir(
-        self, system: System, resources: Resources, header_extra, exact_fit, partial_node
+        self,
+        system: System,
+        resources: Resources,
+        header_extra,
+        exact_fit,
+        partial_node,
+        durable: bool = True,
     ) -> tuple[str, dict]:
         """Write the job script and stage the job's directory to where it runs.
 
         Shared by a submission of its own and by packing (:mod:`expyre.packing`), so a chunk
-        runs the same script either way.
+        runs the same script either way. ``durable=False`` leaves flushing the script to
+        disk to the caller (packing syncs all its chunks' scripts at once before submitting).
 
         Returns
         -------
@@ -587,7 +629,7 @@ class ExPyRe:
             else [],
         )
         script_path = self.stage_dir / runner.SCRIPT_FILE
-        write_atomic(script_path, script.encode())
+        write_atomic(script_path, script.encode(), durable=durable)
         script_path.chmod(0o700)
         if job_dir != str(self.stage_dir) and self._row["n_submissions"] > 0:
             # no result of an earlier run may leak into this one

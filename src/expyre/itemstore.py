@@ -249,6 +249,16 @@ class ItemStore:
                 [(job_id, n, key) for n, key in enumerate(keys)],
             )
 
+    def claim_many(self, claims: Iterable[tuple[str, Sequence[str]]]) -> None:
+        """:meth:`claim` for many jobs in one transaction: ``(job_id, keys)`` pairs."""
+        rows = [(job_id, n, key) for job_id, keys in claims for n, key in enumerate(keys)]
+        if not rows:
+            return
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO claims (job_id, position, item_key) VALUES (?, ?, ?)", rows
+            )
+
     def claiming_jobs(self, keys: Sequence[str]) -> dict[str, list[str]]:
         """The jobs that claimed each of ``keys`` (key -> job ids; keys without a claim left out)."""
         out: dict[str, list[str]] = {}

@@ -90,6 +90,8 @@ _COLUMNS = [
     "failure_category",
 ]
 _UPDATABLE = frozenset(_COLUMNS) - {"id", "status", "created_at"}
+# ids per "IN (...)" query: well below sqlite's older limit of 999 parameters
+_IDS_PER_QUERY = 900
 
 # How long to keep retrying when another process holds the write lock, seconds
 # (EXPYRE_DB_LOCK_PATIENCE, default 600): long enough for any real transaction of another
@@ -257,6 +259,42 @@ class JobsDB:
         with self._reading() as conn:
             cur = conn.execute(f"SELECT * FROM jobs {where} ORDER BY created_at, id", params)
             return [self._decode(r, decode_info) for r in cur.fetchall()]
+
+    def changed_rows(self, seen: dict[str, float]) -> dict[str, dict | None]:
+        """The rows of those jobs in ``seen`` that changed since they were read.
+
+        Parameters
+        ----------
+        seen : dict
+            job id -> the ``updated_at`` of the row the caller holds (every write sets it).
+
+        Returns
+        -------
+        dict
+            job id -> its row now, for each job whose ``updated_at`` differs; None for a job
+            whose row is gone. A poll of a thousand jobs reads and decodes only the few
+            that moved, with one query for the timestamps.
+        """
+        changed: list[str] = []
+        found: set[str] = set()
+        ids = list(seen)
+        with self._reading() as conn:
+            for start in range(0, len(ids), _IDS_PER_QUERY):
+                batch = ids[start : start + _IDS_PER_QUERY]
+                cur = conn.execute(
+                    f"SELECT id, updated_at FROM jobs WHERE id IN ({','.join('?' * len(batch))})",
+                    batch,
+                )
+                for job_id, updated_at in cur:
+                    found.add(job_id)
+                    if updated_at != seen[job_id]:
+                        changed.append(job_id)
+        rows: dict[str, dict | None] = {job_id: None for job_id in ids if job_id not in found}
+        for start in range(0, len(changed), _IDS_PER_QUERY):
+            rows.update(
+                (r["id"], r) for r in self.select(ids=changed[start : start + _IDS_PER_QUERY])
+            )
+        return rows
 
     def count_by_status(self) -> dict[str, int]:
         """Number of rows in each status."""
@@ -494,6 +532,16 @@ class JobsDB:
             raise ValueError("use transition() to change a job's status")
         with self._transaction() as conn:
             return self._locked_update(conn, self._locked_get(conn, job_id), **fields)
+
+    def mark_staged(self, job_ids: Iterable[str]) -> dict[str, dict]:
+        """Record many jobs' calls as staged, in one transaction (see
+        :func:`expyre.stagedir.staging_batch`); returns their new rows by id."""
+        rows = {}
+        with self._transaction() as conn:
+            for job_id in dict.fromkeys(job_ids):
+                current = self._locked_get(conn, job_id)
+                rows[job_id] = self._locked_update(conn, current, info={"staged": True})
+        return rows
 
     def reset(self, job_id: str, reason: str = "reset by the user") -> dict:
         """Send a job back to ``created`` to run again (``xpr reset_status``, ``force_rerun``,

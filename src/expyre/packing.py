@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expyre import allocation, runner
-from expyre.atomicfile import write_atomic
+from expyre.atomicfile import sync_files, write_atomic
 from expyre.dbpaths import project_dir
 from expyre.jobscript import build_job_script
 from expyre.lifecycle import Decision, JobState, Observation
@@ -234,7 +234,7 @@ def _submit_pack(
     job_dirs, requests = [], {}
     for job in todo:
         job_dir, requests[job.id] = job.prepare_run_dir(
-            system, resources, header_extra, exact_fit, partial_node
+            system, resources, header_extra, exact_fit, partial_node, durable=False
         )
         job_dirs.append(job_dir)
     env_vars = _shared_env_vars(todo)
@@ -261,7 +261,11 @@ def _submit_pack(
         runner_module="expyre.allocation",
         runner_args=runner_args,
     )
-    write_atomic(local_pack / runner.SCRIPT_FILE, script.encode())
+    write_atomic(local_pack / runner.SCRIPT_FILE, script.encode(), durable=False)
+    # the chunks' scripts and the pack on disk for good before any chunk is recorded
+    # submitted: one flush for all of them, not one per chunk
+    sync_files([local_pack / allocation.TASKS_FILE, local_pack / runner.SCRIPT_FILE]
+               + [job.stage_dir / runner.SCRIPT_FILE for job in todo])  # fmt: skip
     system.stage_in(local_pack, pack_dir)
 
     submitted = []

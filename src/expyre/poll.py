@@ -142,6 +142,13 @@ def _system_of(job: ExPyRe) -> System:
     return get_system(job.system_name, job.config)
 
 
+def _refresh_rows(jobs: list[ExPyRe]) -> None:
+    """Re-read the jobs' rows, in bulk (one query per jobs database)."""
+    from expyre.func import ExPyRe
+
+    ExPyRe.refresh_all(jobs)
+
+
 def refresh_jobs(jobs: Iterable[ExPyRe]) -> None:
     """Update the state of ``jobs`` from their queues, one status call per system.
 
@@ -150,9 +157,10 @@ def refresh_jobs(jobs: Iterable[ExPyRe]) -> None:
     jobs : iterable of ExPyRe
         Jobs to refresh; those not queued or running are only re-read from the database.
     """
+    jobs = list(jobs)
+    _refresh_rows(jobs)
     groups: dict[tuple[str, str], list[ExPyRe]] = {}
     for job in jobs:
-        job.refresh()
         if job.status in LIVE_STATES and job.remote_id and job.system_name:
             groups.setdefault((str(job.config.root), job.system_name), []).append(job)
     for group in groups.values():
@@ -215,8 +223,8 @@ def wait_for_jobs(
         If a job was never started, or is stale/cleaned.
     """
     all_jobs = list({job.id: job for job in jobs}.values())
+    _refresh_rows(all_jobs)
     for job in all_jobs:
-        job.refresh()
         if job.status in ("created", "stale", "cleaned"):
             raise ValueError(
                 f"job {job.id} is {job.status}; only started jobs can be waited for "

@@ -282,7 +282,7 @@ def gather(
     before anything else is decided about it: with its value, or with :data:`FAILED` when
     it failed (before a policy runs it again), so what it finished can be kept at once.
     """
-    from expyre.func import RemoteJobError
+    from expyre.func import ExPyRe, RemoteJobError
     from expyre.poll import wait_for_jobs
 
     values: list[Any] = [None] * len(jobs)
@@ -373,11 +373,12 @@ def gather(
     failed_ids = {f.job_id for f in failures}
     for i in failed_index:
         values[i] = FAILED
+    ExPyRe.refresh_all(known.values())  # one query, not one per job
     for job_id, (i, _) in place.items():
         job = known[job_id]
         # a split job's original stays "died": its pieces carry its result
         ok = job_id not in failed_ids and i not in failed_index
-        if ok and job.refresh().status in ("succeeded", "processed"):
+        if ok and job.status == "succeeded":
             job.mark_processed()
     return values
 

@@ -25,7 +25,8 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,6 +227,7 @@ def run_queued(
         One result per item; the input tagged :data:`FAILED_JOB_TAG` for an item whose job
         failed (``ignore_failed_jobs``).
     """
+    from expyre.stagedir import staging_batch
     from expyre.stale import stale_jobs_report
 
     parts = _KeyParts.of(kwargs, autopara_info, remote_info)
@@ -282,7 +284,9 @@ def run_queued(
             n_reused = len(items) - len(todo) - n_waiting
             session.report(len(items), n_reused, n_waiting, len(todo), chunk_size)
         jobs = []
-        with stale_jobs_report():  # jobs of edited code: cancelled, and ONE warning for all
+        # jobs of edited code: cancelled, and ONE warning for all; the jobs' calls synced to
+        # disk and their items claimed once for all of them (still under the planning lock)
+        with stale_jobs_report(), staging_batch(), _claims_together(session):
             for n, start in enumerate(range(0, len(todo), chunk_size)):
                 positions = todo[start : start + chunk_size]
                 jobs.append(chunk_job(f"{remote_info.job_name}_chunk_{n}", positions))
@@ -325,6 +329,21 @@ def _test_pause_after_lookup() -> None:
         time.sleep(float(delay))
 
 
+@contextmanager
+def _claims_together(session: _ItemSession | None) -> Iterator[None]:
+    """Record the claims of the jobs created in the block in one transaction at its end
+    (before any is submitted), not one per job."""
+    if session is None:
+        yield
+        return
+    session.pending_claims = []
+    try:
+        yield
+        session.store.claim_many(session.pending_claims)
+    finally:
+        session.pending_claims = None
+
+
 class _ItemSession:
     """The item store as one queued call uses it (see :func:`run_queued`)."""
 
@@ -332,6 +351,8 @@ class _ItemSession:
         self.store = store
         self.keys = keys
         self.job_name = job_name
+        #: claims waiting for :func:`_claims_together` to record them (None: at once)
+        self.pending_claims: list[tuple[str, list[str]]] | None = None
         self._position = {}
         for i, key in enumerate(keys.keys):
             self._position.setdefault(key, []).append(i)
@@ -429,7 +450,11 @@ class _ItemSession:
             )
 
     def claim(self, job: Any, positions: list[int]) -> None:
-        self.store.claim(job.id, [self.keys.keys[i] for i in positions])
+        keys = [self.keys.keys[i] for i in positions]
+        if self.pending_claims is not None:
+            self.pending_claims.append((job.id, keys))
+        else:
+            self.store.claim(job.id, keys)
 
     def on_finished(self, job: Any, value: Any) -> None:
         """Store what a job computed, the moment it is gathered (a failed one: its saved items)."""
