@@ -7,6 +7,7 @@ light): :class:`expyre.func.ExPyRe`, :class:`expyre.resources.Resources`,
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
@@ -24,9 +25,21 @@ __all__ = [
 ]
 
 
+@functools.cache
+def packages_distributions() -> dict[str, list[str]]:
+    """:func:`importlib.metadata.packages_distributions`, read once per process.
+
+    It scans the file list of every installed distribution (~1-2 s in a large environment),
+    and the package version, the code fingerprint and the system check all need it.
+    """
+    from importlib import metadata
+
+    return metadata.packages_distributions()
+
+
 def _installed_version() -> str:
     """Version of the installed distribution that ships this package (whatever its name)."""
-    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+    from importlib.metadata import PackageNotFoundError, version
 
     for dist in packages_distributions().get(__name__, []):
         try:

@@ -71,7 +71,9 @@ def _module_kind(module_name: str | None) -> str:
 
 @functools.cache
 def _distribution_version(top_level_module: str) -> str:
-    dists = importlib.metadata.packages_distributions().get(top_level_module, [])
+    from expyre import packages_distributions
+
+    dists = packages_distributions().get(top_level_module, [])
     versions = []
     for dist in sorted(set(dists)):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):

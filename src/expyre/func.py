@@ -341,6 +341,51 @@ class ExPyRe:
             self.id, remote_id=remote_id, **({"info": info} if info else {})
         )
 
+    @staticmethod
+    def begin_submissions(system: System, runs: list[tuple[ExPyRe, str, dict]]) -> list[ExPyRe]:
+        """:meth:`begin_submission` of many jobs of one project in one transaction.
+
+        Parameters
+        ----------
+        system : System
+            Where they are submitted.
+        runs : list of (ExPyRe, str, dict)
+            Each job, the directory it runs in there, and ``info`` to merge with it.
+
+        Returns
+        -------
+        list of ExPyRe
+            The jobs whose submission is recorded now (not those another driver took).
+        """
+        if not runs:
+            return []
+        fields_of = {
+            job.id: {
+                "system": system.name,
+                "remote_dir": job.stored_run_dir(system, job_dir),
+                "info": info,
+            }
+            for job, job_dir, info in runs
+        }
+        rows = runs[0][0]._db.begin_submissions(fields_of)
+        taken = []
+        for job, _, _ in runs:
+            if rows[job.id] is None:
+                job.refresh()
+            else:
+                job._row = dict(rows[job.id])
+                taken.append(job)
+        return taken
+
+    @staticmethod
+    def set_remote_ids(jobs: list[ExPyRe], remote_id: str) -> None:
+        """:meth:`set_remote_id` of many jobs of one project, in one transaction."""
+        if not jobs:
+            return
+        rows = jobs[0]._db.update_many([job.id for job in jobs], remote_id=remote_id)
+        for job in jobs:
+            job._row = dict(rows[job.id])
+
     def begin_submission(self, system: System, job_dir: str, resubmit: bool = False) -> bool:
         """Record "being submitted" before the submit command runs (exactly once).
 

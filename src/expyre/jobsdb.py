@@ -504,44 +504,66 @@ class JobsDB:
         dict or None
             The updated row, or None if another process got there first.
         """
+        return self.begin_submissions({job_id: fields}, allow_resubmit)[job_id]
+
+    def begin_submissions(
+        self, fields_of: dict[str, dict[str, Any]], allow_resubmit: bool = False
+    ) -> dict[str, dict | None]:
+        """:meth:`begin_submission` of many jobs (a pack's chunks) in one transaction.
+
+        Parameters
+        ----------
+        fields_of : dict
+            job id -> the other columns to set with its submission.
+        allow_resubmit : bool
+            As for :meth:`begin_submission`.
+
+        Returns
+        -------
+        dict
+            job id -> its updated row, or None if another process got there first.
+        """
+        rows: dict[str, dict | None] = {}
         with self._transaction() as conn:
-            current = self._locked_get(conn, job_id)
-            ok = current["status"] == "created" or (
-                allow_resubmit and current["status"] == "submitted" and not current["remote_id"]
-            )
-            if not ok:
-                return None
-            return self._locked_update(
-                conn,
-                current,
-                status=JobState.SUBMITTED,
-                remote_id=None,
-                queue_state=None,
-                left_queue_at=None,
-                submitted_at=time.time(),
-                started_at=None,
-                ended_at=None,
-                n_submissions=current["n_submissions"] + 1,
-                reason=f"submission {current['n_submissions'] + 1}",
-                **fields,
-            )
+            for job_id, fields in fields_of.items():
+                current = self._locked_get(conn, job_id)
+                ok = current["status"] == "created" or (
+                    allow_resubmit and current["status"] == "submitted" and not current["remote_id"]
+                )
+                rows[job_id] = (
+                    self._locked_update(
+                        conn,
+                        current,
+                        status=JobState.SUBMITTED,
+                        remote_id=None,
+                        queue_state=None,
+                        left_queue_at=None,
+                        submitted_at=time.time(),
+                        started_at=None,
+                        ended_at=None,
+                        n_submissions=current["n_submissions"] + 1,
+                        reason=f"submission {current['n_submissions'] + 1}",
+                        **fields,
+                    )
+                    if ok
+                    else None
+                )
+        return rows
 
     def update(self, job_id: str, **fields: Any) -> dict:
         """Set non-status columns of one job (``info`` is merged); returns the new row."""
+        return self.update_many([job_id], **fields)[job_id]
+
+    def update_many(self, job_ids: Iterable[str], **fields: Any) -> dict[str, dict]:
+        """Set the same non-status columns of many jobs in one transaction (``info`` is
+        merged into each); returns the new rows by id."""
         if "status" in fields:
             raise ValueError("use transition() to change a job's status")
         with self._transaction() as conn:
-            return self._locked_update(conn, self._locked_get(conn, job_id), **fields)
-
-    def mark_staged(self, job_ids: Iterable[str]) -> dict[str, dict]:
-        """Record many jobs' calls as staged, in one transaction (see
-        :func:`expyre.stagedir.staging_batch`); returns their new rows by id."""
-        rows = {}
-        with self._transaction() as conn:
-            for job_id in dict.fromkeys(job_ids):
-                current = self._locked_get(conn, job_id)
-                rows[job_id] = self._locked_update(conn, current, info={"staged": True})
-        return rows
+            return {
+                job_id: self._locked_update(conn, self._locked_get(conn, job_id), **fields)
+                for job_id in dict.fromkeys(job_ids)
+            }
 
     def reset(self, job_id: str, reason: str = "reset by the user") -> dict:
         """Send a job back to ``created`` to run again (``xpr reset_status``, ``force_rerun``,

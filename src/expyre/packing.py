@@ -268,12 +268,15 @@ def _submit_pack(
                + [job.stage_dir / runner.SCRIPT_FILE for job in todo])  # fmt: skip
     system.stage_in(local_pack, pack_dir)
 
-    submitted = []
-    for job, job_dir in zip(todo, job_dirs, strict=True):
-        if not job.begin_submission(system, job_dir):
-            continue  # another driver took it meanwhile; its claim protects it anyway
-        job.update_info({"pack": pack_id, "request": requests[job.id]})
-        submitted.append(job)
+    # one transaction for the whole pack; a chunk another driver took meanwhile is left
+    # out (its claim protects it anyway)
+    submitted = type(todo[0]).begin_submissions(
+        system,
+        [
+            (job, job_dir, {"pack": pack_id, "request": requests[job.id]})
+            for job, job_dir in zip(todo, job_dirs, strict=True)
+        ],
+    )
     if not submitted:
         return []
     ids: list[str] = []
@@ -285,9 +288,7 @@ def _submit_pack(
             for job in submitted:
                 job.apply(_NOT_QUEUED)
             raise
-    remote_id = pack_remote_id(ids)
-    for job in submitted:
-        job.set_remote_id(remote_id)
+    type(todo[0]).set_remote_ids(submitted, pack_remote_id(ids))
     return ids
 
 

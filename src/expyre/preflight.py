@@ -91,10 +91,10 @@ def _probe_source() -> str:
 def _distributions(modules: tuple[str, ...]) -> list[str]:
     """The distributions that ship ``modules`` here: where the remote probe looks for their
     versions when its Python cannot map packages to distributions (before 3.10)."""
-    from importlib import metadata
+    from expyre import packages_distributions
 
     try:
-        known = metadata.packages_distributions()
+        known = packages_distributions()
     except Exception:  # noqa: BLE001 - only a fallback for old pythons
         return []
     return sorted({dist for name in modules for dist in known.get(name, [])})
