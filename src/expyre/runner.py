@@ -74,9 +74,12 @@ def run(job_dir: str | os.PathLike, project_dir: str | os.PathLike | None = None
     job_dir = Path(job_dir).resolve()
     os.chdir(job_dir)
     result_path = job_dir / RESULT_FILE
+    # not flushed: it only tells when and where the run started (a power cut that loses it
+    # loses the run too); the result file below is what must survive
     write_atomic(
         job_dir / STARTED_FILE,
         json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "at": time.time()}).encode(),
+        durable=False,
     )
     try:
         import cloudpickle
