@@ -32,6 +32,7 @@ needs Python).
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import pickle
@@ -219,6 +220,10 @@ def run_pack(
             continue
         if in_process and not ran:
             preload(job_dir, project_dir)
+            # what is loaded now lives as long as the allocation: out of the collector's
+            # reach, a garbage collection in a forked chunk does not touch (and so copy)
+            # every page the allocation holds (~0.2 s per chunk with ASE and scipy loaded)
+            gc.freeze()
         t0 = time.monotonic()
         code = run_chunk(job_dir, in_process, project_dir)
         longest = max(longest, time.monotonic() - t0)
