@@ -113,6 +113,9 @@ def write_call(
     return [stage_dir / runner.CALL_FILE, stage_dir / runner.META_FILE]
 
 
+_ROWS_PER_TRANSACTION = 500
+
+
 class StagingBatch:
     """Jobs staged without a flush each, recorded as staged together after one sync.
 
@@ -140,9 +143,13 @@ class StagingBatch:
         for job in self.jobs:
             by_db.setdefault(id(job._db), []).append(job)
         for jobs in by_db.values():
-            rows = jobs[0]._db.update_many([job.id for job in jobs], info={"staged": True})
-            for job in jobs:
-                job._row = dict(rows[job.id])
+            # a few hundred rows per transaction: the new rows of 10,000 jobs are never all
+            # held beside the old ones
+            for start in range(0, len(jobs), _ROWS_PER_TRANSACTION):
+                some = jobs[start : start + _ROWS_PER_TRANSACTION]
+                rows = some[0]._db.update_many([job.id for job in some], info={"staged": True})
+                for job in some:
+                    job._row = rows[job.id]
         self.jobs, self.files = [], []
 
 
