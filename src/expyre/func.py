@@ -262,9 +262,11 @@ class ExPyRe:
             else:
                 job.refresh()  # an object that only looks like a job: its own way
         for group in by_db.values():
-            # a row held without its decoded info is read again whatever its time
+            # a row held without its decoded info (or its time) is read again in any case
             seen = {
-                job.id: job._row["updated_at"] if isinstance(job._row["info"], dict) else -1.0
+                job.id: job._row.get("updated_at")
+                if isinstance(job._row.get("info"), dict)
+                else None
                 for job in group
             }
             changed = group[0]._db.changed_rows(seen)

@@ -260,13 +260,14 @@ class JobsDB:
             cur = conn.execute(f"SELECT * FROM jobs {where} ORDER BY created_at, id", params)
             return [self._decode(r, decode_info) for r in cur.fetchall()]
 
-    def changed_rows(self, seen: dict[str, float]) -> dict[str, dict | None]:
+    def changed_rows(self, seen: dict[str, float | None]) -> dict[str, dict | None]:
         """The rows of those jobs in ``seen`` that changed since they were read.
 
         Parameters
         ----------
         seen : dict
-            job id -> the ``updated_at`` of the row the caller holds (every write sets it).
+            job id -> the ``updated_at`` of the row the caller holds (every write sets it;
+            None: read the row in any case).
 
         Returns
         -------
