@@ -178,7 +178,7 @@ def _run(argv, cwd=None):
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=True, timeout=60)
 
 
-def _submit(tmp_path, name, body, **over):
+def _submit(tmp_path, name, body, extra_header=(), **over):
     sched = SlurmScheduler()
     header = sched.default_header(
         request(
@@ -191,7 +191,7 @@ def _submit(tmp_path, name, body, **over):
         )
     )
     script = tmp_path / "job.sh"
-    script.write_text("\n".join(["#!/bin/bash", *header, body, ""]))
+    script.write_text("\n".join(["#!/bin/bash", *header, *extra_header, body, ""]))
     proc = _run(sched.submit_command(str(script), str(tmp_path)), cwd=tmp_path)
     return sched.parse_submit_output(proc.stdout)
 
@@ -221,8 +221,11 @@ def test_live_submit_run_hold_cancel_partition(tmp_path, monkeypatch):
     assert not (tmp_path / "ok" / "PWNED").exists()
 
     (tmp_path / "held").mkdir()
-    held = _submit(tmp_path / "held", "xprtest_held", "sleep 300", partition="debug")
-    _run(["scontrol", "hold", held])
+    # held from its submission: a hold placed afterwards can come too late when the node is
+    # free (other tests run at the same time), and the job is already running
+    held = _submit(
+        tmp_path / "held", "xprtest_held", "sleep 300", ["#SBATCH --hold"], partition="debug"
+    )
     assert _wait_state(held, {QueueState.HELD}) is QueueState.HELD
     found = sched.parse_find_by_name_output(
         _run(sched.find_by_name_command("xprtest_held")).stdout, "xprtest_held"
