@@ -190,7 +190,7 @@ def _run(argv, cwd=None, check=True):
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=check, timeout=60)
 
 
-def _submit(d, name, body, **over):
+def _submit(d, name, body, extra_header=(), **over):
     d.mkdir()
     sched = SGEScheduler()
     req = request(
@@ -201,7 +201,8 @@ def _submit(d, name, body, **over):
         num_cores_per_node=1,
         **over,
     )
-    (d / "job.sh").write_text("\n".join(["#!/bin/bash", *sched.default_header(req), body, ""]))
+    header = [*sched.default_header(req), *extra_header]
+    (d / "job.sh").write_text("\n".join(["#!/bin/bash", *header, body, ""]))
     return sched.parse_submit_output(
         _run(sched.submit_command(str(d / "job.sh"), str(d)), cwd=d).stdout
     )
@@ -230,8 +231,8 @@ def test_live_submit_hold_cancel_timeout(tmp_path, monkeypatch):
     monkeypatch.delenv("USER", raising=False)
     sched = SGEScheduler()
     ok = _submit(tmp_path / "ok", "xprtest ok;$(touch PWNED)", "echo hello from $JOB_NAME")
-    held = _submit(tmp_path / "held", "xprtest_held", "sleep 300")
-    _run(["qhold", held])
+    # held from its submission: a qhold afterwards can come too late when a slot is free
+    held = _submit(tmp_path / "held", "xprtest_held", "sleep 300", ["#$ -h"])
     slow = _submit(tmp_path / "slow", "xprtest_slow", "sleep 300")
     over = _submit(tmp_path / "over", "xprtest_over", "sleep 300", max_time_s=5)
 
