@@ -119,6 +119,17 @@ def reference(tmp_path):
     return read(tmp_path / "serial.xyz", ":")
 
 
+def _rerun_gives_the_serial_outputs(workdir, env, reference):
+    """Rerun the killed driver to the end; its outputs equal the serial ones bit for bit."""
+    rerun = _run_driver(workdir, env)
+    assert "DRIVER DONE" in rerun.stdout, rerun.stderr
+    out = read(workdir / "out.xyz", ":")
+    assert [at.info["id"] for at in out] == list(range(N_ITEMS))
+    for got, want in zip(out, reference, strict=True):
+        assert (got.positions == want.positions).all()
+        assert (got.cell.array == want.cell.array).all()
+
+
 @pytest.mark.parametrize(
     "moment, seconds",
     [(_while_submitting, 1.0), (_while_running, 3.0), (_while_gathering, 1.5)],
@@ -134,13 +145,7 @@ def test_sigkill_and_rerun_gives_same_outputs_and_no_duplicate_submission(
     if code != -signal.SIGKILL:  # the driver finished before the moment came: nothing to test
         pytest.fail(f"driver was not killed (exit code {code}); the kill condition never held")
 
-    rerun = _run_driver(workdir, env)
-    assert "DRIVER DONE" in rerun.stdout, rerun.stderr
-    out = read(workdir / "out.xyz", ":")
-    assert [at.info["id"] for at in out] == list(range(N_ITEMS))
-    for got, want in zip(out, reference, strict=True):
-        assert (got.positions == want.positions).all()
-        assert (got.cell.array == want.cell.array).all()
+    _rerun_gives_the_serial_outputs(workdir, env, reference)
     assert _queue_submissions(root) == N_ITEMS
     assert _executions(workdir) == dict.fromkeys(range(N_ITEMS), 1)
     with sqlite3.connect(root / "jobs.db") as db:
@@ -177,13 +182,7 @@ def test_sigkill_of_a_packed_run_and_rerun_runs_each_item_once(project, referenc
     if code != -signal.SIGKILL:
         pytest.fail(f"driver was not killed (exit code {code}); the kill condition never held")
 
-    rerun = _run_driver(workdir, env)
-    assert "DRIVER DONE" in rerun.stdout, rerun.stderr
-    out = read(workdir / "out.xyz", ":")
-    assert [at.info["id"] for at in out] == list(range(N_ITEMS))
-    for got, want in zip(out, reference, strict=True):
-        assert (got.positions == want.positions).all()
-        assert (got.cell.array == want.cell.array).all()
+    _rerun_gives_the_serial_outputs(workdir, env, reference)
     assert _executions(workdir) == dict.fromkeys(range(N_ITEMS), 1)
     with sqlite3.connect(root / "jobs.db") as db:
         statuses = [row[0] for row in db.execute("SELECT status FROM jobs")]
