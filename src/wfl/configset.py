@@ -730,16 +730,36 @@ class OutputSpec:
         (the existing files are taken to be this output, finished by an earlier run) and a
         line on stderr says so.
         """
-        if not self.overwrite and self.files is not None and self.all_written():
-            print(
-                f"OutputSpec.write: reusing existing {', '.join(map(str, self.files))} "
-                "(overwrite=False and all files exist)",
-                file=sys.stderr,
-            )
+        if self.reuses_finished_files("OutputSpec.write"):
             return
         for atoms in configs:
             self.store(atoms, atoms.info.get(LOC_KEY))
         self.close()
+
+    def reuses_finished_files(self, who: str) -> bool:
+        """Whether every output file exists already and is to be taken as this output.
+
+        With ``overwrite=False``, existing files are the finished work of an earlier run, so
+        writing is skipped; a line on stderr, naming ``who``, says so.
+
+        Parameters
+        ----------
+        who : str
+            The operation asking, as the stderr line names it.
+
+        Returns
+        -------
+        bool
+            True when nothing should be written.
+        """
+        if self.overwrite or self.files is None or not self.all_written():
+            return False
+        print(
+            f"{who}: reusing existing {', '.join(map(str, self.files))} "
+            "(overwrite=False and all files exist)",
+            file=sys.stderr,
+        )
+        return True
 
     def _open(self, file_i: int) -> Any:
         path = self.files[file_i]

@@ -131,12 +131,8 @@ def stored_items(root: Path) -> int:
         return 0
 
 
-def kill_driver_mid_gather_then_rerun(workdir: Path, root: Path, sys_name: str, slow_s: float):
-    """Run a driver (12 items, 4 per job), SIGKILL it once it stored some items but not all,
-    rerun with 3 per job. Returns (stored when killed, the rerun's stdout, its stderr)."""
-    import subprocess
-    import time
-
+def _write_driver(workdir: Path, sys_name: str, slow_s: float) -> Path:
+    """Write the item driver script for these scenarios into ``workdir``; return its path."""
     script = workdir / "item_driver.py"
     script.write_text(
         DRIVER.format(
@@ -146,6 +142,16 @@ def kill_driver_mid_gather_then_rerun(workdir: Path, root: Path, sys_name: str, 
             slow_s=slow_s,
         )
     )
+    return script
+
+
+def kill_driver_mid_gather_then_rerun(workdir: Path, root: Path, sys_name: str, slow_s: float):
+    """Run a driver (12 items, 4 per job), SIGKILL it once it stored some items but not all,
+    rerun with 3 per job. Returns (stored when killed, the rerun's stdout, its stderr)."""
+    import subprocess
+    import time
+
+    script = _write_driver(workdir, sys_name, slow_s)
     proc = subprocess.Popen(
         [sys.executable, str(script), "4"],
         cwd=workdir,
@@ -181,15 +187,7 @@ def two_drivers_at_once(workdir: Path, sys_name: str, lookup_delay_s: float):
     import os
     import subprocess
 
-    script = workdir / "item_driver.py"
-    script.write_text(
-        DRIVER.format(
-            scenarios_dir=str(Path(__file__).resolve().parent),
-            workdir=str(workdir),
-            sys_name=sys_name,
-            slow_s=0.0,
-        )
-    )
+    script = _write_driver(workdir, sys_name, 0.0)
     env = dict(os.environ, WFL_TEST_ITEM_LOOKUP_DELAY=str(lookup_delay_s))
     procs = [
         subprocess.Popen(

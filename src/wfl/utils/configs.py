@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Iterable
 
@@ -82,12 +81,7 @@ def find_isolated_atoms(
         If a marked configuration has more than one atom, or an element has more than one
         isolated atom.
     """
-    if not outputs.overwrite and outputs.files is not None and outputs.all_written():
-        print(
-            f"find_isolated_atoms: reusing existing {', '.join(map(str, outputs.files))} "
-            "(overwrite=False and all files exist)",
-            file=sys.stderr,
-        )
+    if outputs.reuses_finished_files("find_isolated_atoms"):
         return outputs.to_ConfigSet()
     values = _isolated_values(isolated_atom_info_value)
     outputs.store(_isolated_atoms(inputs, isolated_atom_info_key, values))
@@ -164,12 +158,7 @@ def atomization_energy(
                 f"atom among the inputs (there are isolated atoms for {sorted(energies)}); "
                 "add their isolated atoms to the inputs"
             )
-    if not outputs.overwrite and outputs.files is not None and outputs.all_written():
-        print(
-            f"atomization_energy: reusing existing {', '.join(map(str, outputs.files))} "
-            "(overwrite=False and all files exist)",
-            file=sys.stderr,
-        )
+    if outputs.reuses_finished_files("atomization_energy"):
         return outputs.to_ConfigSet()
     for loc, atoms in inputs.iter_located():
         result = _with_atomization_energy(atoms.copy(), prop_prefix, prop, energies)
